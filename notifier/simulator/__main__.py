@@ -1,0 +1,3 @@
+from notifier.simulator.cli import main
+
+main()

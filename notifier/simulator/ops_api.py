@@ -1,0 +1,49 @@
+"""Endpoints for tests and operators: what the simulator saw, and a way to make a responder talk."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+
+from notifier.simulator.core import Simulator
+from notifier.simulator.store import KINDS
+
+bp = Blueprint("sim", __name__, url_prefix="/sim")
+
+
+def simulator() -> Simulator:
+    sim: Simulator = current_app.extensions["tocsin_simulator"]
+    return sim
+
+
+@bp.get("/health")
+def health() -> Response:
+    return jsonify(ok=True)
+
+
+@bp.get("/<kind>")
+def listing(kind: str) -> Response:
+    if kind not in KINDS:
+        abort(404)
+    return jsonify(simulator().store.list(kind))
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    simulator().store.reset()
+    return jsonify(ok=True)
+
+
+@bp.post("/inbound")
+def inbound() -> tuple[Response, int]:
+    data = request.get_json(force=True)  # malformed JSON -> 400 via the app's handler
+    if not isinstance(data, dict) or not data.get("from"):
+        return jsonify(error="expected a JSON object with 'from' (and 'to', 'body', 'forge')"), 400
+    status, text = simulator().inbound(
+        str(data["from"]),
+        str(data["to"]) if data.get("to") else None,
+        str(data.get("body", "")),
+        forge=bool(data.get("forge", False)),
+    )
+    if status is None:
+        return jsonify(status=None, body="", error=text), 502
+    return jsonify(status=status, body=text), 200
