@@ -1,0 +1,101 @@
+"""The transport interface both implementations honour, and its errors.
+
+Kept apart from ``broker.transport`` (which re-exports everything here) so that
+``make_transport`` can import the implementations without an import cycle.
+
+How to add a transport: subclass ``Transport``, implement every abstract method
+with the guarantees written on it, and add it to the parametrized fixture of
+``tests/test_transport_contract.py``; the contract suite is the definition.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from gevent.event import Event
+
+from broker.messages import NotifyMessage, ResultEvent
+from broker.topology import Topology
+
+Handler = Callable[[bytes], None]
+
+# How long a consumer waits before requeueing a message whose handler failed:
+# without it a failing handler would spin on the same message at full speed.
+RETRY_DELAY = 0.5
+# How often a consumer waiting for messages looks at its stop event.
+POLL_INTERVAL = 0.5
+
+
+class BrokerError(Exception):
+    """The broker could not be reached or refused an operation."""
+
+
+class PublishError(BrokerError):
+    """The broker did not confirm a message: it is down, nacked it, or could not route it.
+
+    The caller still owns the message and should retry later (the outbox relay
+    leaves the row unpublished).
+    """
+
+
+class Drop(Exception):
+    """Raised by a handler for a message that can never be processed (poison).
+
+    The consumer acks and discards it, with a log line, instead of requeueing it
+    forever.
+    """
+
+
+class Transport(ABC):
+    topology: Topology
+
+    @abstractmethod
+    def declare(self) -> None:
+        """Create the topology's exchanges, queues and bindings; safe to call again.
+
+        Raises BrokerError when the broker is unreachable.
+        """
+
+    @abstractmethod
+    def publish(
+        self, exchange: str, routing_key: str, body: bytes, *, message_id: str | None = None
+    ) -> None:
+        """Return only once the broker has taken responsibility for the message.
+
+        Raises PublishError on any failure, unroutable messages included; the
+        next call reconnects if the failure broke the connection.
+        """
+
+    @abstractmethod
+    def consume(
+        self, queue: str, handler: Handler, *, prefetch: int = 10, stop: Event | None = None
+    ) -> None:
+        """Feed messages of ``queue`` to ``handler`` until ``stop`` is set.
+
+        Handler returns: ack. Handler raises Drop: ack and discard. Handler raises
+        anything else: log, wait RETRY_DELAY, requeue. Connection problems are
+        logged and retried with back-off; they never end the call.
+        """
+
+    @abstractmethod
+    def queue_depth(self, queue: str) -> int:
+        """Messages ready in ``queue`` (not those being handled right now)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; call after the greenlets using the transport ended."""
+
+    def publish_notify(self, msg: NotifyMessage) -> None:
+        self.publish(
+            self.topology.notify_exchange, msg.channel, msg.to_json(), message_id=msg.message_id
+        )
+
+    def publish_event(self, event: ResultEvent) -> None:
+        self.publish(self.topology.events_exchange, event.channel, event.to_json())
+
+    def _check_queue(self, queue: str) -> None:
+        # Consuming a queue outside the topology is a programming error; failing
+        # here beats a consumer that retries a 404 forever.
+        if queue not in self.topology.queues:
+            raise ValueError(f"{queue!r} is not a queue of {self.topology}")

@@ -1,0 +1,106 @@
+"""Messages that cross the broker, shared by coordinator and notifier.
+
+A notify message carries everything a stateless worker needs to send one
+notification; a result event carries what happened back to the coordinator,
+which alone writes the database.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Self
+
+CHANNELS = ("sms", "voice", "email", "push")
+
+
+class MessageError(ValueError):
+    """A message body that cannot be decoded into the expected shape."""
+
+
+def _decode(cls: type, data: bytes | str) -> dict[str, Any]:
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MessageError(f"{cls.__name__}: not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise MessageError(f"{cls.__name__}: expected an object")
+    names = {f.name for f in fields(cls)}
+    unknown = set(raw) - names
+    if unknown:
+        raise MessageError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
+    _check_types(cls, raw)
+    return raw
+
+
+# JSON types accepted per field annotation. A wrongly typed field must fail at
+# decoding (the worker drops the message) rather than deep in a channel, where
+# it would look like a transient failure and be retried forever.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "str | None": (str, type(None)),
+}
+
+
+def _check_types(cls: type, raw: dict[str, Any]) -> None:
+    for f in fields(cls):
+        expected = _JSON_TYPES.get(str(f.type))
+        if f.name not in raw or expected is None:
+            continue
+        value = raw[f.name]
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise MessageError(f"{cls.__name__}: {f.name} must be {f.type}, got {value!r:.50}")
+
+
+class _Json:
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()  # type: ignore[call-overload]
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Self:
+        try:
+            return cls(**_decode(cls, data))
+        except TypeError as exc:  # missing required fields
+            raise MessageError(f"{cls.__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class NotifyMessage(_Json):
+    notification_id: int
+    alert_id: int
+    incident_id: int
+    responder_id: int
+    channel: str
+    address: str
+    subject: str
+    body: str
+    ack_url: str
+    status_url: str = ""  # where the provider posts delivery receipts, if it does
+    attempt: int = 1
+
+    def __post_init__(self) -> None:
+        if self.channel not in CHANNELS:
+            raise MessageError(f"NotifyMessage: unknown channel {self.channel!r}")
+
+    @property
+    def message_id(self) -> str:
+        return f"notification-{self.notification_id}-{self.attempt}"
+
+
+@dataclass(frozen=True)
+class ResultEvent(_Json):
+    """What a worker learned about one notification.
+
+    status is one of: sent (provider accepted), failed (will not be sent).
+    """
+
+    notification_id: int
+    incident_id: int
+    channel: str
+    status: str
+    provider_id: str | None = None
+    error: str | None = None
+    at: float = field(default_factory=time.time)
