@@ -1,0 +1,71 @@
+"""The Flask application factory: console, responder pages and webhooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, render_template, send_from_directory
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import maps
+from coordinator import live  # noqa: F401  (registers the Socket.IO handlers)
+from coordinator.config import Settings
+from coordinator.context import Tocsin, tocsin
+from coordinator.db import Database
+from coordinator.extensions import csrf, login_manager, socketio
+from coordinator.links import LinkSigner
+from coordinator.models import User
+from coordinator.views import auth, console, hooks, respond
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(settings: Settings | None = None, **config: object) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder="static")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        REMEMBER_COOKIE_SECURE=settings.cookie_secure,
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+    )
+    app.config.update(config)
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    db = Database(settings.database_url)
+    links = LinkSigner(settings.secret_key, settings.public_url, settings.link_ttl_hours)
+    app.extensions["tocsin"] = Tocsin(settings, db, links)
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    socketio.init_app(app, async_mode="gevent")
+
+    for module in (auth, console, hooks, respond):
+        app.register_blueprint(module.bp)
+    csrf.exempt(hooks.bp)  # Twilio signs these requests instead
+    csrf.exempt(respond.bp)  # the signed link is the credential
+    app.add_url_rule("/static/maps/<path:filename>", "maps_static", _maps_static)
+
+    @app.teardown_appcontext
+    def _end_session(_exc: BaseException | None) -> None:
+        db.remove()
+
+    @app.errorhandler(404)
+    def _not_found(_e: Exception) -> tuple[str, int]:
+        return render_template("error.html", title="Not found", message="No such page."), 404
+
+    return app
+
+
+def _maps_static(filename: str):  # type: ignore[no-untyped-def]
+    return send_from_directory(maps.STATIC_DIR, filename, max_age=3600)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    return tocsin().db.session.get(User, int(user_id))

@@ -1,0 +1,222 @@
+"""The `tocsin` command: one code base, several processes (see ARCHITECTURE.md).
+
+gevent must patch the standard library before anything imports it. The
+provider simulator is the exception: it runs plain threads (aiosmtpd brings
+its own asyncio loop), so it is not patched.
+"""
+
+import sys
+
+if sys.argv[1:2] != ["simulate"]:
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from urllib.parse import urlparse
+
+import click
+import gevent
+import requests
+from gevent.event import Event
+
+from broker.env import ConfigError, env_bool, env_int, env_str
+from broker.topology import Topology
+from broker.transport import Transport, make_transport
+from coordinator import migrate
+from coordinator.app import create_app
+from coordinator.background import start_hub_loops
+from coordinator.config import Settings
+from coordinator.db import Database
+from coordinator.extensions import socketio
+from coordinator.seed import seed_demo
+from notifier import simulator
+from notifier.channels import CHANNELS, build_channels
+from notifier.config import NotifierSettings
+from notifier.worker import Worker
+
+log = logging.getLogger("tocsin")
+SIM_ACCOUNT_SID = "AC" + "0" * 32
+SIM_AUTH_TOKEN = "simulator-auth-token"  # not a secret: the simulator accepts only this
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Tocsin: emergency inter-agency notification and coordination."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # pika logs every refused connection with a stack trace; broker/ logs one line itself.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def run(host: str, port: int) -> None:
+    """Everything in one process: console, relay, workers, simulator unless configured off."""
+    simulator = _start_simulator_if_needed(port)
+    try:
+        settings = Settings.from_env()
+        notifier_settings = NotifierSettings.from_env()
+        app = create_app(settings)
+        stop = _stop_on_signals()
+        transport = _transport(settings)
+        start_hub_loops(app.extensions["tocsin"], transport, stop)
+        channels = [c for c in CHANNELS if not notifier_settings.missing_for(c)]
+        worker = Worker(transport, build_channels(channels, notifier_settings))
+        gevent.spawn(worker.run, stop)
+        log.info("console on http://%s:%s (channels: %s)", host, port, ", ".join(channels))
+        _serve(app, host, port, stop)
+    finally:
+        if simulator:
+            simulator.terminate()
+            simulator.wait(10)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def hub(host: str, port: int) -> None:
+    """Console, API, webhooks, outbox relay and event consumer (needs TOCSIN_AMQP_URL)."""
+    settings = Settings.from_env()
+    if not settings.amqp_url:
+        raise click.UsageError(
+            "tocsin hub needs TOCSIN_AMQP_URL (amqp://...); use `tocsin run` for one machine"
+        )
+    app = create_app(settings)
+    stop = _stop_on_signals()
+    start_hub_loops(app.extensions["tocsin"], _transport(settings), stop)
+    _serve(app, host, port, stop)
+
+
+@cli.command()
+@click.option("--channels", default="sms,email", show_default=True, help="comma-separated")
+def worker(channels: str) -> None:
+    """Notifier worker: consume notify queues and send (needs TOCSIN_AMQP_URL)."""
+    amqp_url = env_str("TOCSIN_AMQP_URL")
+    if not amqp_url:
+        raise click.UsageError("tocsin worker needs TOCSIN_AMQP_URL (amqp://...)")
+    names = [c.strip() for c in channels.split(",") if c.strip()]
+    settings = NotifierSettings.from_env()
+    missing = {name: settings.missing_for(name) for name in names if settings.missing_for(name)}
+    if missing:
+        raise click.UsageError(f"missing settings: {missing}")
+    try:
+        built = build_channels(names, settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        transport = make_transport(amqp_url, Topology(env_str("TOCSIN_AMQP_PREFIX")))
+    except ValueError as exc:
+        raise ConfigError(f"TOCSIN_AMQP_URL: {exc}") from None
+    Worker(transport, built).run(_stop_on_signals())
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def simulate(args: tuple[str, ...]) -> None:
+    """Provider simulator: Twilio REST, SMTP sink, simulated responders (--help for options)."""
+    simulator.main(list(args))
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Create or migrate the schema to the newest revision."""
+    settings = Settings.from_env()
+    migrate.upgrade(settings.database_url)
+    click.echo(f"database at revision head: {_redact(settings.database_url)}")
+
+
+@cli.command("seed-demo")
+@click.option("--password", envvar="TOCSIN_DEMO_PASSWORD", default="tocsin-demo", show_default=True)
+def seed_demo_command(password: str) -> None:
+    """Load a demo city (agencies, teams, responders, console users)."""
+    database = Database(Settings.from_env().database_url)
+    created = seed_demo(database, password)
+    database.dispose()
+    if created:
+        click.echo(f"demo city loaded; sign in as commander / {password}")
+    else:
+        click.echo("demo city already present; nothing changed")
+
+
+def main() -> None:
+    try:
+        cli()
+    except ConfigError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _transport(settings: Settings) -> Transport:
+    try:
+        transport = make_transport(settings.amqp_url or None, Topology(settings.amqp_prefix))
+    except ValueError as exc:
+        raise ConfigError(f"TOCSIN_AMQP_URL: {exc}") from None
+    transport.declare()
+    return transport
+
+
+def _serve(app, host: str, port: int, stop: Event) -> None:  # type: ignore[no-untyped-def]
+    server = gevent.spawn(socketio.run, app, host=host, port=port, log_output=False)
+    stop.wait()
+    log.info("stopping")
+    server.kill(timeout=5)
+
+
+def _stop_on_signals() -> Event:
+    stop = Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(sig, stop.set)
+    return stop
+
+
+def _start_simulator_if_needed(port: int) -> subprocess.Popen | None:
+    """With no Twilio credentials, `tocsin run` brings its own provider simulator."""
+    if env_str("TOCSIN_TWILIO_ACCOUNT_SID") or not env_bool("TOCSIN_SIMULATOR", True):
+        return None
+    sim_port = env_int("TOCSIN_SIM_PORT", 5050)
+    smtp_port = env_int("TOCSIN_SIM_SMTP_PORT", 2525)
+    hub_url = env_str("TOCSIN_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    os.environ.update(
+        TOCSIN_TWILIO_ACCOUNT_SID=SIM_ACCOUNT_SID,
+        TOCSIN_TWILIO_AUTH_TOKEN=SIM_AUTH_TOKEN,
+        TOCSIN_TWILIO_FROM=env_str("TOCSIN_TWILIO_FROM", "+15005550006"),
+        TOCSIN_TWILIO_API_URL=f"http://127.0.0.1:{sim_port}",
+        TOCSIN_PUBLIC_URL=hub_url,
+    )
+    os.environ.setdefault(
+        "TOCSIN_EMAIL_URL",
+        f"mailto://127.0.0.1:{smtp_port}?mode=insecure&format=text&from=tocsin@tocsin.local",
+    )
+    command = [
+        sys.executable, "-m", "notifier.simulator",
+        "--port", str(sim_port), "--smtp-port", str(smtp_port), "--hub-url", hub_url,
+        "--account-sid", SIM_ACCOUNT_SID, "--auth-token", SIM_AUTH_TOKEN,
+    ]  # fmt: skip
+    process = subprocess.Popen(command)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{sim_port}/sim/health", timeout=1).ok:
+                log.info("provider simulator on http://127.0.0.1:%s, SMTP %s", sim_port, smtp_port)
+                return process
+        except requests.RequestException:
+            time.sleep(0.2)
+    process.terminate()
+    raise click.ClickException(f"the provider simulator did not start on port {sim_port}")
+
+
+def _redact(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url

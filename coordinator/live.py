@@ -1,0 +1,57 @@
+"""Live updates to consoles over Socket.IO: one room per incident."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_login import current_user
+from flask_socketio import join_room
+
+from coordinator.extensions import socketio
+from coordinator.models import ANSWER_LABELS, Notification, Response
+
+
+def room(incident_id: int) -> str:
+    return f"incident:{incident_id}"
+
+
+def notification_changed(incident_id: int, n: Notification) -> None:
+    socketio.emit(
+        "notification",
+        {
+            "id": n.id,
+            "responder_id": n.responder_id,
+            "channel": n.channel,
+            "status": n.status,
+            "error": n.error,
+        },
+        to=room(incident_id),
+    )
+
+
+def response_recorded(incident_id: int, r: Response) -> None:
+    socketio.emit(
+        "response",
+        {
+            "responder_id": r.responder_id,
+            "alert_id": r.alert_id,
+            "answer": r.answer,
+            "label": ANSWER_LABELS[r.answer],
+            "channel": r.channel,
+            "eta_minutes": r.eta_minutes,
+            "lat": r.lat,
+            "lon": r.lon,
+            "at": r.received_at.isoformat(),
+        },
+        to=room(incident_id),
+    )
+
+
+@socketio.on("join")
+def on_join(data: object) -> dict[str, object]:
+    """A console page joins its incident's room; only signed-in users may."""
+    if not current_user.is_authenticated:
+        return {"ok": False, "error": "sign in first"}
+    if not isinstance(data, dict) or not isinstance(data.get("incident_id"), int):
+        return {"ok": False, "error": "incident_id must be an integer"}
+    join_room(room(data["incident_id"]), sid=request.sid)  # type: ignore[attr-defined]
+    return {"ok": True}

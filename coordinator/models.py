@@ -1,0 +1,250 @@
+"""The domain words of ARCHITECTURE.md as tables.
+
+Times are stored as timezone-aware UTC. Statuses and answers are short
+strings checked here, so SQLite and PostgreSQL store the same thing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("admin", "commander", "dispatcher", "coordinator", "observer")
+INCIDENT_KINDS = ("fire", "chemical", "flood", "collision", "mass_casualty", "storm", "other")
+SEVERITIES = ("minor", "moderate", "major", "critical")
+ANSWERS = ("acknowledged", "en_route", "on_scene", "unavailable")
+ANSWER_LABELS = {
+    "acknowledged": "Acknowledged",
+    "en_route": "En route",
+    "on_scene": "On scene",
+    "unavailable": "Unavailable",
+}
+# Notification statuses move forward only: a late "sent" never overwrites "delivered".
+STATUS_RANK = {"pending": 0, "queued": 1, "sent": 2, "delivered": 3, "failed": 3, "undelivered": 3}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class Agency(Base):
+    __tablename__ = "agency"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    teams: Mapped[list[Team]] = relationship(back_populates="agency", order_by="Team.name")
+
+
+class Team(Base):
+    __tablename__ = "team"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    agency: Mapped[Agency] = relationship(back_populates="teams")
+    __table_args__ = (UniqueConstraint("agency_id", "name"),)
+
+
+class Responder(Base):
+    __tablename__ = "responder"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    agency: Mapped[Agency] = relationship()
+    team: Mapped[Team | None] = relationship()
+    contact_points: Mapped[list[ContactPoint]] = relationship(
+        back_populates="responder", order_by="ContactPoint.position", cascade="all, delete-orphan"
+    )
+
+
+class ContactPoint(Base):
+    __tablename__ = "contact_point"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    responder_id: Mapped[int] = mapped_column(ForeignKey("responder.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    responder: Mapped[Responder] = relationship(back_populates="contact_points")
+
+
+class User(Base):
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(20))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    # flask-login's user protocol
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30))
+    severity: Mapped[str] = mapped_column(String(20))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    radius_m: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    mode: Mapped[str] = mapped_column(String(10), default="live")  # live or drill
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.id")
+
+
+class AlertAgency(Base):
+    __tablename__ = "alert_agency"
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id"), primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), primary_key=True)
+
+
+class Alert(Base):
+    __tablename__ = "alert"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    incident: Mapped[Incident] = relationship(back_populates="alerts")
+    agencies: Mapped[list[Agency]] = relationship(secondary="alert_agency")
+    notifications: Mapped[list[Notification]] = relationship(back_populates="alert")
+
+
+class Notification(Base):
+    __tablename__ = "notification"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id"), index=True)
+    responder_id: Mapped[int] = mapped_column(ForeignKey("responder.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    alert: Mapped[Alert] = relationship(back_populates="notifications")
+    responder: Mapped[Responder] = relationship()
+    __table_args__ = (Index("ix_notification_address_created", "address", "created_at"),)
+
+
+class Response(Base):
+    """One answer of one responder to one alert; the same answer twice is one row."""
+
+    __tablename__ = "response"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id"), index=True)
+    responder_id: Mapped[int] = mapped_column(ForeignKey("responder.id"))
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notification.id"))
+    channel: Mapped[str] = mapped_column(String(10))
+    answer: Mapped[str] = mapped_column(String(20))
+    eta_minutes: Mapped[int | None] = mapped_column(Integer)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    responder: Mapped[Responder] = relationship()
+    __table_args__ = (UniqueConstraint("alert_id", "responder_id", "answer"),)
+
+
+class Outbox(Base):
+    """Messages written in the same transaction as the rows they announce.
+
+    The relay publishes them and sets published_at only after the broker
+    confirmed, so a broker outage delays alerts but never loses them.
+    """
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notification.id"))
+    exchange: Mapped[str] = mapped_column(String(20))  # "notify" (later: other kinds)
+    routing_key: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class EscalationPolicy(Base):
+    __tablename__ = "escalation_policy"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    steps: Mapped[list[EscalationStep]] = relationship(
+        order_by="EscalationStep.position", cascade="all, delete-orphan"
+    )
+
+
+class EscalationStep(Base):
+    __tablename__ = "escalation_step"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("escalation_policy.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    delay_seconds: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[list[str]] = mapped_column(JSON)
+    target: Mapped[str] = mapped_column(String(40), default="same")  # same, backup, agency:<slug>
+
+
+class Template(Base):
+    __tablename__ = "message_template"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class AuditEvent(Base):
+    """Append-only record of what a person or the system did."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(
+        String(120)
+    )  # "user:commander", "system:relay", "responder:12"
+    action: Mapped[str] = mapped_column(String(60))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"), index=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -1,0 +1,92 @@
+"""Demo data: a small city with police, fire, ambulance and council teams."""
+
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from coordinator.db import Database
+from coordinator.models import Agency, ContactPoint, Responder, Team, User
+from coordinator.services import audit
+
+CITY = (51.4545, -2.5879)  # the demo city's centre
+AGENCIES = {
+    "police": ("Police", ["Response A", "Response B"]),
+    "fire": ("Fire and Rescue", ["Blue Watch", "Hazmat"]),
+    "ambulance": ("Ambulance", ["Paramedics"]),
+    "council": ("City Council", ["Emergency Planning"]),
+}
+FIRST = [
+    "Alex",
+    "Sam",
+    "Jo",
+    "Priya",
+    "Tomasz",
+    "Aisha",
+    "Rhys",
+    "Mei",
+    "Ola",
+    "Dev",
+    "Kim",
+    "Noor",
+]
+LAST = ["Hart", "Okafor", "Nowak", "Evans", "Patel", "Lindqvist", "Moreau", "Byrne", "Sato"]
+USERS = [
+    ("admin", "admin", None),
+    ("commander", "commander", None),
+    ("dispatcher", "dispatcher", None),
+    ("observer", "observer", None),
+]
+PER_TEAM = 3
+
+
+def seed_demo(db: Database, password: str) -> bool:
+    """Create the demo city once. Returns False when it was already there."""
+    rng = random.Random(7)
+    with db.write() as session:
+        if session.scalar(select(Agency.id).where(Agency.slug == "police")) is not None:
+            return False
+        number = 0
+        for slug, (name, teams) in AGENCIES.items():
+            agency = Agency(slug=slug, name=name)
+            session.add(agency)
+            for team_name in teams:
+                team = Team(agency=agency, name=team_name)
+                for _ in range(PER_TEAM):
+                    number += 1
+                    person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+                    login = person.lower().replace(" ", ".")
+                    session.add(
+                        Responder(
+                            agency=agency,
+                            team=team,
+                            name=person,
+                            skills=["hazmat"] if team_name == "Hazmat" else [],
+                            lat=CITY[0] + rng.uniform(-0.03, 0.03),
+                            lon=CITY[1] + rng.uniform(-0.05, 0.05),
+                            contact_points=[
+                                ContactPoint(
+                                    channel="sms", address=f"+1555010{number:04d}", position=0
+                                ),
+                                ContactPoint(
+                                    channel="email",
+                                    address=f"{login}.{number}@{slug}.example.org",
+                                    position=1,
+                                ),
+                            ],
+                        )
+                    )
+        password_hash = generate_password_hash(password)  # one slow hash for all demo users
+        for username, role, agency_id in USERS:
+            session.add(
+                User(
+                    username=username,
+                    password_hash=password_hash,
+                    role=role,
+                    agency_id=agency_id,
+                )
+            )
+        audit.record(session, "system:seed", "demo.seeded", responders=number)
+    return True

@@ -1,0 +1,146 @@
+"""Answers from responders, on any channel, recorded once.
+
+The same SMS reply or link submitted twice records one response: the unique
+(alert, responder, answer) constraint decides, so two hubs racing agree too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from coordinator import live
+from coordinator.db import Database
+from coordinator.errors import ValidationError
+from coordinator.models import ANSWERS, ContactPoint, Incident, Notification, Response
+from coordinator.services import audit
+
+# What a responder may type in an SMS reply.
+SMS_CODES = {
+    "1": "acknowledged",
+    "ack": "acknowledged",
+    "yes": "acknowledged",
+    "2": "en_route",
+    "en route": "en_route",
+    "enroute": "en_route",
+    "3": "unavailable",
+    "no": "unavailable",
+    "unavailable": "unavailable",
+    "4": "on_scene",
+    "on scene": "on_scene",
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    notification_id: int
+    answer: str
+    channel: str
+    eta_minutes: int | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+def parse_sms(body: str) -> str | None:
+    return SMS_CODES.get(" ".join(body.lower().split()).strip(".! "))
+
+
+def latest_sms_notification(session: Session, address: str) -> Notification | None:
+    """The newest SMS sent to this number for an incident still open."""
+    return session.scalars(
+        select(Notification)
+        .join(Notification.alert)
+        .join(Incident)
+        .where(
+            Notification.channel == "sms",
+            Notification.address == address,
+            Incident.status == "open",
+        )
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(1)
+    ).first()
+
+
+def known_sms_number(session: Session, address: str) -> bool:
+    return (
+        session.scalar(
+            select(ContactPoint.id).where(
+                ContactPoint.channel == "sms", ContactPoint.address == address
+            )
+        )
+        is not None
+    )
+
+
+def validate(answer: Answer) -> None:
+    errors: dict[str, str] = {}
+    if answer.answer not in ANSWERS:
+        errors["answer"] = f"Answer must be one of {', '.join(ANSWERS)}."
+    if answer.eta_minutes is not None and not 0 <= answer.eta_minutes <= 24 * 60:
+        errors["eta_minutes"] = "ETA must be between 0 and 1440 minutes."
+    if (answer.lat is None) != (answer.lon is None):
+        errors["position"] = "Share both latitude and longitude, or neither."
+    elif answer.lat is not None and not (-90 <= answer.lat <= 90 and -180 <= answer.lon <= 180):  # type: ignore[operator]
+        errors["position"] = "Position is outside the world."
+    if errors:
+        raise ValidationError(errors)
+
+
+def record(db: Database, answer: Answer) -> tuple[Response, int, bool]:
+    """Record an answer and show it live.
+
+    Returns (response, incident id, created); created is False for a repeat.
+    """
+    validate(answer)
+    with db.write() as session:
+        n = session.get(Notification, answer.notification_id)
+        if n is None:
+            raise ValidationError({"notification": "No such notification."})
+        existing = _existing(session, n, answer.answer)
+        if existing is not None:
+            return existing, n.alert.incident_id, False
+        response = Response(
+            alert_id=n.alert_id,
+            responder_id=n.responder_id,
+            notification_id=n.id,
+            channel=answer.channel,
+            answer=answer.answer,
+            eta_minutes=answer.eta_minutes,
+            lat=answer.lat,
+            lon=answer.lon,
+        )
+        session.add(response)
+        incident_id = n.alert.incident_id
+        try:
+            session.flush()
+        except IntegrityError:
+            # Another hub recorded the same answer between our read and write.
+            session.rollback()
+            existing = _existing(
+                session, session.get(Notification, answer.notification_id), answer.answer
+            )
+            return existing, incident_id, False  # type: ignore[return-value]
+        audit.record(
+            session,
+            f"responder:{n.responder_id}",
+            "response.recorded",
+            incident_id,
+            answer=answer.answer,
+            channel=answer.channel,
+            notification_id=n.id,
+        )
+    live.response_recorded(incident_id, response)
+    return response, incident_id, True
+
+
+def _existing(session: Session, n: Notification, answer: str) -> Response | None:
+    return session.scalars(
+        select(Response).where(
+            Response.alert_id == n.alert_id,
+            Response.responder_id == n.responder_id,
+            Response.answer == answer,
+        )
+    ).first()
