@@ -14,36 +14,36 @@ def room(incident_id: int) -> str:
     return f"incident:{incident_id}"
 
 
+def notification_payload(n: Notification) -> dict[str, object]:
+    return {
+        "id": n.id,
+        "responder_id": n.responder_id,
+        "channel": n.channel,
+        "status": n.status,
+        "error": n.error,
+    }
+
+
+def response_payload(r: Response) -> dict[str, object]:
+    return {
+        "responder_id": r.responder_id,
+        "alert_id": r.alert_id,
+        "answer": r.answer,
+        "label": ANSWER_LABELS[r.answer],
+        "channel": r.channel,
+        "eta_minutes": r.eta_minutes,
+        "lat": r.lat,
+        "lon": r.lon,
+        "at": r.received_at.isoformat(),
+    }
+
+
 def notification_changed(incident_id: int, n: Notification) -> None:
-    socketio.emit(
-        "notification",
-        {
-            "id": n.id,
-            "responder_id": n.responder_id,
-            "channel": n.channel,
-            "status": n.status,
-            "error": n.error,
-        },
-        to=room(incident_id),
-    )
+    socketio.emit("notification", notification_payload(n), to=room(incident_id))
 
 
 def response_recorded(incident_id: int, r: Response) -> None:
-    socketio.emit(
-        "response",
-        {
-            "responder_id": r.responder_id,
-            "alert_id": r.alert_id,
-            "answer": r.answer,
-            "label": ANSWER_LABELS[r.answer],
-            "channel": r.channel,
-            "eta_minutes": r.eta_minutes,
-            "lat": r.lat,
-            "lon": r.lon,
-            "at": r.received_at.isoformat(),
-        },
-        to=room(incident_id),
-    )
+    socketio.emit("response", response_payload(r), to=room(incident_id))
 
 
 @socketio.on("join")

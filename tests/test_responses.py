@@ -160,3 +160,16 @@ def test_it_keeps_strangers_out_of_the_incident_room(app, client, incident):
     reply = stranger.emit("join", {"incident_id": incident.id}, callback=True)
     assert reply == {"ok": False, "error": "sign in first"}
     stranger.disconnect()
+
+
+def test_it_gives_a_joining_board_the_state_so_far(client, tocsin, incident):
+    n = first(tocsin, "sms")
+    post_sms(client, tocsin, sms_form(n.address, "3"))
+    login(client, "observer")
+    state = client.get(f"/incidents/{incident.id}/state").get_json()
+    assert len(state["notifications"]) == 24
+    assert {x["status"] for x in state["notifications"]} == {"queued"}
+    assert [(r["responder_id"], r["answer"]) for r in state["responses"]] == [
+        (n.responder_id, "unavailable")
+    ]
+    assert client.get("/incidents/999/state").status_code == 404

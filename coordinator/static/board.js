@@ -24,29 +24,48 @@
     });
   }
 
+  // Join first, then fetch the state: whatever changed between rendering the
+  // page (or a reconnect) and joining the room is in the snapshot.
   socket.on("connect", function () {
     socket.emit("join", {incident_id: incidentId}, function (reply) {
-      state.textContent = reply && reply.ok ? "live" : "not live: " + (reply && reply.error);
+      if (!(reply && reply.ok)) {
+        state.textContent = "not live: " + (reply && reply.error);
+        return;
+      }
+      fetch(board.dataset.stateUrl, {credentials: "same-origin"})
+        .then(function (r) { return r.json(); })
+        .then(function (snapshot) {
+          snapshot.notifications.forEach(showNotification);
+          snapshot.responses.forEach(showResponse);
+          state.textContent = "live";
+        });
     });
   });
   socket.on("disconnect", function () { state.textContent = "reconnecting…"; });
+  socket.on("notification", showNotification);
+  socket.on("response", showResponse);
 
-  socket.on("notification", function (n) {
+  // Statuses only move forward, as on the server: a stale snapshot or a late
+  // event never undoes a newer one.
+  var RANK = {pending: 0, queued: 1, sent: 2, delivered: 3, failed: 3, undelivered: 3};
+
+  function showNotification(n) {
     var el = board.querySelector('[data-notification="' + n.id + '"]');
-    if (!el) { return; }
+    if (!el || (RANK[n.status] || 0) <= (RANK[el.dataset.status] || 0)) { return; }
     el.className = "status status-" + n.status;
     el.dataset.status = n.status;
     el.textContent = n.channel + ": " + n.status;
     el.title = n.error || "";
     recount();
-  });
+  }
 
-  socket.on("response", function (r) {
+  function showResponse(r) {
     var cell = board.querySelector('tr[data-responder="' + r.responder_id + '"] td.answer');
-    if (!cell) { return; }
+    if (!cell || (cell.dataset.at && cell.dataset.at > r.at)) { return; }
+    cell.dataset.at = r.at;
     cell.className = "answer answer-" + r.answer;
     cell.dataset.answer = r.answer;
     cell.textContent = r.label + (r.eta_minutes != null ? " (ETA " + r.eta_minutes + " min)" : "");
     recount();
-  });
+  }
 })();

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from coordinator import live
 from coordinator.context import tocsin
 from coordinator.errors import ValidationError
 from coordinator.models import (
@@ -109,6 +110,28 @@ def board(incident_id: int):  # type: ignore[no-untyped-def]
         responders=list(responders.values()),
         counts=counts,
         labels=ANSWER_LABELS,
+    )
+
+
+@bp.get("/incidents/<int:incident_id>/state")
+@login_required
+def state(incident_id: int):  # type: ignore[no-untyped-def]
+    """The board's live state; a page fetches it after joining the room so
+    that nothing emitted between rendering and joining is missed."""
+    _incident(incident_id)
+    session = tocsin().db.session
+    notifications = session.scalars(
+        select(Notification).join(Notification.alert).where(Alert.incident_id == incident_id)
+    ).all()
+    responses = session.scalars(
+        select(Response)
+        .join(Alert, Response.alert_id == Alert.id)
+        .where(Alert.incident_id == incident_id)
+        .order_by(Response.received_at, Response.id)
+    ).all()
+    return jsonify(
+        notifications=[live.notification_payload(n) for n in notifications],
+        responses=[live.response_payload(r) for r in responses],
     )
 
 
