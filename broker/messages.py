@@ -42,6 +42,8 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "float": (int, float),
     "str": (str,),
     "str | None": (str, type(None)),
+    "int | None": (int, type(None)),
+    "bool": (bool,),
 }
 
 
@@ -51,7 +53,8 @@ def _check_types(cls: type, raw: dict[str, Any]) -> None:
         if f.name not in raw or expected is None:
             continue
         value = raw[f.name]
-        if isinstance(value, bool) or not isinstance(value, expected):
+        wrong_bool = isinstance(value, bool) and bool not in expected
+        if wrong_bool or not isinstance(value, expected):
             raise MessageError(f"{cls.__name__}: {f.name} must be {f.type}, got {value!r:.50}")
 
 
@@ -69,16 +72,21 @@ class _Json:
 
 @dataclass(frozen=True)
 class NotifyMessage(_Json):
+    """One notification to send. Each channel renders subject, body and details
+    in its own way (an SMS fits its segments, a call reads the text aloud)."""
+
     notification_id: int
     alert_id: int
     incident_id: int
     responder_id: int
     channel: str
     address: str
-    subject: str
-    body: str
-    ack_url: str
+    subject: str  # the headline: "CRITICAL chemical: Fire at the docks"
+    body: str  # the commander's message
+    ack_url: str  # the answer page; POST answer=<acknowledged|en_route|on_scene|unavailable>
     status_url: str = ""  # where the provider posts delivery receipts, if it does
+    details: str = ""  # more lines for long channels (email): place, time, drill or live
+    voice_url: str = ""  # voice only: the TwiML the call fetches (reads, takes keypresses)
     attempt: int = 1
 
     def __post_init__(self) -> None:
@@ -94,7 +102,9 @@ class NotifyMessage(_Json):
 class ResultEvent(_Json):
     """What a worker learned about one notification.
 
-    status is one of: sent (provider accepted), failed (will not be sent).
+    status is one of: sent (the provider accepted it), failed (permanent: it
+    will not be sent), retrying (a transient failure; attempt says which try
+    failed and the message waits in a retry queue).
     """
 
     notification_id: int
@@ -103,4 +113,20 @@ class ResultEvent(_Json):
     status: str
     provider_id: str | None = None
     error: str | None = None
+    attempt: int = 1
+    segments: int | None = None  # SMS: how many segments the provider bills
     at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class DeadLetter(_Json):
+    """A notification given up after its last transient failure; the console
+    lists these and can send them again."""
+
+    message: str  # the NotifyMessage JSON as last tried
+    error: str
+    attempts: int
+    at: float = field(default_factory=time.time)
+
+    def notify_message(self) -> NotifyMessage:
+        return NotifyMessage.from_json(self.message)
