@@ -11,6 +11,7 @@ from broker.embedded import EmbeddedTransport
 from broker.transport import Transport
 from coordinator.context import Tocsin
 from coordinator.events import EventConsumer
+from coordinator.queues import QueueMonitor
 from coordinator.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,8 @@ def start_hub_loops(t: Tocsin, transport: Transport, stop: Event) -> list[gevent
         reclaimed = relay.reclaim_unconfirmed()
         if reclaimed:
             log.warning("re-sending %d notifications unconfirmed before the restart", reclaimed)
-    consumer = EventConsumer(t.db)
+    monitor = QueueMonitor(t.db, transport)
+    consumer = EventConsumer(t, on_result=monitor.note_result)
     return [
         gevent.spawn(relay.run, stop),
         gevent.spawn(

@@ -21,10 +21,6 @@ class Tocsin:
     links: LinkSigner
     outbox_written: Event = field(default_factory=Event)  # wakes the relay
 
-    @property
-    def status_url(self) -> str:
-        return f"{self.settings.public_url}/hooks/twilio/status"
-
 
 def tocsin() -> Tocsin:
     return current_app.extensions["tocsin"]

@@ -16,11 +16,11 @@ SALT = "tocsin.ack-link"
 class LinkSigner:
     def __init__(self, secret_key: str, public_url: str, ttl_hours: int) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt=SALT)
-        self._public_url = public_url
+        self.public_url = public_url
         self._max_age = ttl_hours * 3600
 
     def url_for(self, notification_id: int) -> str:
-        return f"{self._public_url}/r/{self._serializer.dumps(notification_id)}"
+        return f"{self.public_url}/r/{self._serializer.dumps(notification_id)}"
 
     def notification_id(self, token: str) -> int:
         try:

@@ -8,6 +8,7 @@ from flask_socketio import join_room
 
 from coordinator.extensions import socketio
 from coordinator.models import ANSWER_LABELS, Notification, Response
+from coordinator.queues import CONSOLES
 
 
 def room(incident_id: int) -> str:
@@ -42,6 +43,13 @@ def notification_changed(incident_id: int, n: Notification) -> None:
     socketio.emit("notification", notification_payload(n), to=room(incident_id))
 
 
+def notification_added(incident_id: int, n: Notification) -> None:
+    """A fallback or replay created a notification the board has not seen."""
+    payload = notification_payload(n)
+    payload["responder_name"] = n.responder.name
+    socketio.emit("notification_added", payload, to=room(incident_id))
+
+
 def response_recorded(incident_id: int, r: Response) -> None:
     socketio.emit("response", response_payload(r), to=room(incident_id))
 
@@ -54,4 +62,5 @@ def on_join(data: object) -> dict[str, object]:
     if not isinstance(data, dict) or not isinstance(data.get("incident_id"), int):
         return {"ok": False, "error": "incident_id must be an integer"}
     join_room(room(data["incident_id"]), sid=request.sid)  # type: ignore[attr-defined]
+    join_room(CONSOLES, sid=request.sid)  # type: ignore[attr-defined]
     return {"ok": True}

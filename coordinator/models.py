@@ -35,6 +35,8 @@ ANSWER_LABELS = {
 }
 # Notification statuses move forward only: a late "sent" never overwrites "delivered".
 STATUS_RANK = {"pending": 0, "queued": 1, "sent": 2, "delivered": 3, "failed": 3, "undelivered": 3}
+FAILED = ("failed", "undelivered")
+CHANNEL_LABELS = {"sms": "SMS", "voice": "Voice call", "email": "Email", "push": "Push"}
 
 
 def utcnow() -> datetime:
@@ -147,6 +149,7 @@ class Alert(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), index=True)
     message: Mapped[str] = mapped_column(Text)
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     incident: Mapped[Incident] = relationship(back_populates="alerts")
@@ -164,6 +167,10 @@ class Notification(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
     error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    segments: Mapped[int | None] = mapped_column(Integer)
+    # The notification this one replaces after a failure (fallback) or replay.
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("notification.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     alert: Mapped[Alert] = relationship(back_populates="notifications")
@@ -206,6 +213,23 @@ class Outbox(Base):
     published_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class DeadLetter(Base):
+    """A notification the notifier gave up on after its last retry, kept for the
+    console to list and send again."""
+
+    __tablename__ = "dead_letter"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    payload: Mapped[str] = mapped_column(Text)  # the NotifyMessage as last tried
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    replayed_at: Mapped[datetime | None]
+    replayed_by: Mapped[str | None] = mapped_column(String(120))
+    notification: Mapped[Notification] = relationship()
 
 
 class EscalationPolicy(Base):

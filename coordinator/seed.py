@@ -7,6 +7,7 @@ import random
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
+from broker.env import env_int
 from coordinator.db import Database
 from coordinator.models import Agency, ContactPoint, Responder, Team, User
 from coordinator.services import audit
@@ -42,6 +43,18 @@ USERS = [
 PER_TEAM = 3
 
 
+def _contact_points(number: int, email: str) -> list[ContactPoint]:
+    """SMS first, then push (ntfy topics on the simulator), email, and a call last."""
+    phone = f"+1555010{number:04d}"
+    push = f"ntfy://127.0.0.1:{env_int('TOCSIN_SIM_PORT', 5050)}/tocsin-{number}"
+    return [
+        ContactPoint(channel=channel, address=address, position=position)
+        for position, (channel, address) in enumerate(
+            [("sms", phone), ("push", push), ("email", email), ("voice", phone)]
+        )
+    ]
+
+
 def seed_demo(db: Database, password: str) -> bool:
     """Create the demo city once. Returns False when it was already there."""
     rng = random.Random(7)
@@ -66,16 +79,9 @@ def seed_demo(db: Database, password: str) -> bool:
                             skills=["hazmat"] if team_name == "Hazmat" else [],
                             lat=CITY[0] + rng.uniform(-0.03, 0.03),
                             lon=CITY[1] + rng.uniform(-0.05, 0.05),
-                            contact_points=[
-                                ContactPoint(
-                                    channel="sms", address=f"+1555010{number:04d}", position=0
-                                ),
-                                ContactPoint(
-                                    channel="email",
-                                    address=f"{login}.{number}@{slug}.example.org",
-                                    position=1,
-                                ),
-                            ],
+                            contact_points=_contact_points(
+                                number, f"{login}.{number}@{slug}.example.org"
+                            ),
                         )
                     )
         password_hash = generate_password_hash(password)  # one slow hash for all demo users

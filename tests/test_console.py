@@ -5,6 +5,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from broker.messages import NotifyMessage
 from coordinator.models import Alert, AuditEvent, Incident, Notification, Outbox, Responder
 from tests.conftest import csrf_token, login
 
@@ -17,6 +18,7 @@ GOOD = {
     "lon": "-2.5879",
     "message": "Toxic smoke. Muster at gate 3. Hazmat teams first.",
     "agencies": ["fire", "ambulance"],
+    "channels": ["sms", "email"],
 }
 
 
@@ -72,9 +74,11 @@ def test_it_writes_alert_notifications_and_outbox_together(client, tocsin):
     outbox = s.scalars(select(Outbox)).all()
     assert sorted(o.notification_id for o in outbox) == sorted(n.id for n in notifications)
     assert all(o.published_at is None for o in outbox)
-    sms = next(o for o in outbox if o.routing_key == "sms")
-    assert "Reply 1 ACK, 2 EN ROUTE, 3 UNAVAILABLE" in sms.payload
-    assert "/hooks/twilio/status?n=" in sms.payload
+    sms = NotifyMessage.from_json(next(o.payload for o in outbox if o.routing_key == "sms"))
+    assert sms.subject == f"CRITICAL chemical: {GOOD['title']}"
+    assert sms.body == GOOD["message"]
+    assert sms.status_url.endswith(f"/hooks/twilio/status?n={sms.notification_id}")
+    assert "/r/" in sms.ack_url
     actions = s.scalars(select(AuditEvent.action)).all()
     assert "incident.declared" in actions and "alert.sent" in actions
 

@@ -21,6 +21,7 @@ FORM = IncidentForm(
     lon="-2.62",
     message="Road closed. Boats to Sea Mills.",
     agency_slugs=["fire", "police"],
+    channels=["sms", "email"],
 )
 
 
@@ -28,7 +29,7 @@ FORM = IncidentForm(
 def incident(tocsin):
     with tocsin.db.write() as session:
         user = session.scalars(select(User).where(User.username == "commander")).one()
-        incident = declare_incident(session, FORM, user, tocsin.links, tocsin.status_url)
+        incident = declare_incident(session, FORM, user, tocsin.links)
     return incident
 
 

@@ -28,7 +28,7 @@ def receipt(client, tocsin, notification_id: int, message_status: str):
 
 def test_it_moves_statuses_forward_only(client, tocsin, incident):  # noqa: F811
     n = first(tocsin, "sms")
-    consumer = EventConsumer(tocsin.db)
+    consumer = EventConsumer(tocsin)
     consumer.handle(ResultEvent(n.id, incident.id, "sms", "sent", provider_id="SMabc").to_json())
     assert status(tocsin, n.id) == "sent"
     assert receipt(client, tocsin, n.id, "delivered").status_code == 204
@@ -49,4 +49,4 @@ def test_it_refuses_unsigned_or_unknown_receipts(client, tocsin, incident):  # n
 
 def test_it_drops_a_malformed_event(tocsin):
     with pytest.raises(Drop):
-        EventConsumer(tocsin.db).handle(b'{"notification_id": "x"')
+        EventConsumer(tocsin).handle(b'{"notification_id": "x"')

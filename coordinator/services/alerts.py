@@ -1,18 +1,19 @@
-"""Declaring an incident and alerting responders.
+"""Declaring an incident, alerting responders, and falling back after failures.
 
-One transaction writes the incident, the alert, one notification per
-responder and channel, and one outbox row per notification. The relay
-publishes the outbox afterwards, so a broker outage never loses an alert.
+One transaction writes the incident, the alert, the notifications and one
+outbox row per notification. The relay publishes the outbox afterwards, so a
+broker outage never loses an alert.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from broker.messages import NotifyMessage
+from broker.messages import CHANNELS, NotifyMessage
 from coordinator.errors import ValidationError
 from coordinator.links import LinkSigner
 from coordinator.models import (
@@ -20,18 +21,19 @@ from coordinator.models import (
     SEVERITIES,
     Agency,
     Alert,
+    ContactPoint,
     Incident,
     Notification,
     Outbox,
     Responder,
+    Response,
     User,
 )
 from coordinator.services import audit
 
-# Channels the notifier can send today; voice and push arrive with the next issue.
-SENDING_CHANNELS = ("sms", "email")
+# Sent at once unless the commander picks otherwise; voice is the fallback.
+DEFAULT_CHANNELS = ("sms", "push", "email")
 MAX_MESSAGE = 1000
-SMS_REPLY_HELP = "Reply 1 ACK, 2 EN ROUTE, 3 UNAVAILABLE."
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,11 @@ class IncidentForm:
     message: str
     agency_slugs: list[str]
     mode: str = "live"
+    channels: list[str] = field(default_factory=lambda: list(DEFAULT_CHANNELS))
 
 
 def declare_incident(
-    session: Session, form: IncidentForm, user: User, links: LinkSigner, status_url: str
+    session: Session, form: IncidentForm, user: User, links: LinkSigner
 ) -> Incident:
     """Validate, then create the incident and its first alert in the caller's transaction."""
     lat, lon = _validate(form)
@@ -64,7 +67,7 @@ def declare_incident(
     session.add(incident)
     session.flush()
     audit.record(session, f"user:{user.username}", "incident.declared", incident.id)
-    send_alert(session, incident, form.message.strip(), agencies, user, links, status_url)
+    send_alert(session, incident, form.message.strip(), agencies, form.channels, user, links)
     return incident
 
 
@@ -73,11 +76,17 @@ def send_alert(
     incident: Incident,
     message: str,
     agencies: list[Agency],
+    channels: Sequence[str],
     user: User,
     links: LinkSigner,
-    status_url: str,
 ) -> Alert:
-    alert = Alert(incident=incident, message=message, created_by_id=user.id, agencies=agencies)
+    alert = Alert(
+        incident=incident,
+        message=message,
+        channels=list(channels),
+        created_by_id=user.id,
+        agencies=agencies,
+    )
     session.add(alert)
     responders = session.scalars(
         select(Responder)
@@ -88,22 +97,12 @@ def send_alert(
     notifications = [
         Notification(alert=alert, responder=r, channel=cp.channel, address=cp.address)
         for r in responders
-        for cp in r.contact_points
-        if cp.channel in SENDING_CHANNELS
+        for cp in _points(r, channels)
     ]
     session.add_all(notifications)
     session.flush()  # ids for the messages
     for n in notifications:
-        msg = notify_message(incident, alert, n, links, status_url)
-        session.add(
-            Outbox(
-                notification_id=n.id,
-                exchange="notify",
-                routing_key=n.channel,
-                payload=msg.to_json().decode(),
-            )
-        )
-        n.status = "queued"
+        enqueue(session, n, links)
     audit.record(
         session,
         f"user:{user.username}",
@@ -111,25 +110,94 @@ def send_alert(
         incident.id,
         alert_id=alert.id,
         agencies=[a.slug for a in agencies],
+        channels=list(channels),
         notifications=len(notifications),
     )
     return alert
 
 
+def _points(responder: Responder, channels: Sequence[str]) -> list[ContactPoint]:
+    """The responder's contact points on the chosen channels; nobody targeted is
+    skipped: without any of them, their first contact point."""
+    chosen = [cp for cp in responder.contact_points if cp.channel in channels]
+    return chosen or responder.contact_points[:1]
+
+
+def enqueue(session: Session, n: Notification, links: LinkSigner) -> None:
+    """Put one flushed notification in the outbox, in the caller's transaction."""
+    msg = notify_message(n.alert.incident, n.alert, n, links)
+    session.add(
+        Outbox(
+            notification_id=n.id,
+            exchange="notify",
+            routing_key=n.channel,
+            payload=msg.to_json().decode(),
+        )
+    )
+    n.status = "queued"
+
+
+def fall_back(session: Session, failed: Notification, links: LinkSigner) -> Notification | None:
+    """After a failed notification, notify the responder's next contact point at once.
+
+    Nothing happens when the responder already answered this alert or every
+    contact point was already tried.
+    """
+    answered = session.scalar(
+        select(Response.id).where(
+            Response.alert_id == failed.alert_id, Response.responder_id == failed.responder_id
+        )
+    )
+    if answered is not None:
+        return None
+    tried = {
+        (channel, address)
+        for channel, address in session.execute(
+            select(Notification.channel, Notification.address).where(
+                Notification.alert_id == failed.alert_id,
+                Notification.responder_id == failed.responder_id,
+            )
+        )
+    }
+    points = session.scalars(
+        select(ContactPoint)
+        .where(ContactPoint.responder_id == failed.responder_id)
+        .order_by(ContactPoint.position, ContactPoint.id)
+    ).all()
+    untried = [cp for cp in points if (cp.channel, cp.address) not in tried]
+    if not untried:
+        return None
+    nxt = Notification(
+        alert=failed.alert,
+        responder_id=failed.responder_id,
+        channel=untried[0].channel,
+        address=untried[0].address,
+        previous_id=failed.id,
+    )
+    session.add(nxt)
+    session.flush()
+    enqueue(session, nxt, links)
+    audit.record(
+        session,
+        "system:fallback",
+        "notification.fallback",
+        failed.alert.incident_id,
+        failed_id=failed.id,
+        failed_channel=failed.channel,
+        next_id=nxt.id,
+        next_channel=nxt.channel,
+    )
+    return nxt
+
+
 def notify_message(
-    incident: Incident, alert: Alert, n: Notification, links: LinkSigner, status_url: str
+    incident: Incident, alert: Alert, n: Notification, links: LinkSigner
 ) -> NotifyMessage:
-    ack_url = links.url_for(n.id)
+    hooks = f"{links.public_url}/hooks/twilio"
     headline = f"{incident.severity.upper()} {incident.kind.replace('_', ' ')}: {incident.title}"
     if incident.mode == "drill":
         headline = f"DRILL - {headline}"
-    if n.channel == "sms":
-        body = f"Tocsin {headline}. {alert.message} {SMS_REPLY_HELP} {ack_url}"
-    else:
-        body = (
-            f"{alert.message}\n\nIncident: {incident.title}\nLocation: {incident.lat:.5f}, "
-            f"{incident.lon:.5f}\n\nAnswer here: {ack_url}\n"
-        )
+    status_url = {"sms": f"{hooks}/status?n={n.id}", "voice": f"{hooks}/call-status?n={n.id}"}
     return NotifyMessage(
         notification_id=n.id,
         alert_id=alert.id,
@@ -137,10 +205,17 @@ def notify_message(
         responder_id=n.responder_id,
         channel=n.channel,
         address=n.address,
-        subject=f"[Tocsin] {headline}",
-        body=body,
-        ack_url=ack_url,
-        status_url=f"{status_url}?n={n.id}" if n.channel == "sms" else "",
+        subject=headline,
+        body=alert.message,
+        details=(
+            f"Incident: {incident.title}\n"
+            f"Location: {incident.lat:.5f}, {incident.lon:.5f}\n"
+            f"Declared: {incident.created_at:%Y-%m-%d %H:%M} UTC"
+            + ("\nThis is a DRILL." if incident.mode == "drill" else "")
+        ),
+        ack_url=links.url_for(n.id),
+        status_url=status_url.get(n.channel, ""),
+        voice_url=f"{hooks}/voice?n={n.id}" if n.channel == "voice" else "",
     )
 
 
@@ -164,21 +239,24 @@ def _validate(form: IncidentForm) -> tuple[float, float]:
         errors["message"] = f"The message is longer than {MAX_MESSAGE} characters."
     if not form.agency_slugs:
         errors["agencies"] = "Pick at least one agency to alert."
+    if not form.channels:
+        errors["channels"] = "Pick at least one channel."
+    elif unknown := sorted(set(form.channels) - set(CHANNELS)):
+        errors["channels"] = f"Unknown channel: {', '.join(unknown)}."
     if errors:
         raise ValidationError(errors)
-    return lat, lon  # type: ignore[return-value]
+    return lat, lon
 
 
 def _coordinate(raw: str, low: float, high: float, name: str, errors: dict[str, str]) -> float:
+    label = "Latitude" if name == "lat" else "Longitude"
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        errors[name] = f"{'Latitude' if name == 'lat' else 'Longitude'} must be a number."
+        errors[name] = f"{label} must be a number."
         return 0.0
     if not low <= value <= high:
-        errors[name] = (
-            f"{'Latitude' if name == 'lat' else 'Longitude'} must be within {low}..{high}."
-        )
+        errors[name] = f"{label} must be within {low}..{high}."
     return value
 
 

@@ -18,6 +18,7 @@ from coordinator.errors import ValidationError
 from coordinator.models import ANSWERS, ContactPoint, Incident, Notification, Response
 from coordinator.services import audit
 
+SMS_REPLY_HELP = "Reply 1 ACK, 2 EN ROUTE, 3 UNAVAILABLE."
 # What a responder may type in an SMS reply.
 SMS_CODES = {
     "1": "acknowledged",

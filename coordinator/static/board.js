@@ -35,7 +35,7 @@
       fetch(board.dataset.stateUrl, {credentials: "same-origin"})
         .then(function (r) { return r.json(); })
         .then(function (snapshot) {
-          snapshot.notifications.forEach(showNotification);
+          snapshot.notifications.forEach(addNotification);
           snapshot.responses.forEach(showResponse);
           state.textContent = "live";
         });
@@ -43,7 +43,39 @@
   });
   socket.on("disconnect", function () { state.textContent = "reconnecting…"; });
   socket.on("notification", showNotification);
+  socket.on("notification_added", addNotification);
   socket.on("response", showResponse);
+  socket.on("queues", showQueues);
+
+  var LABELS = {sms: "SMS", voice: "Voice", email: "Email", push: "Push"};
+
+  function showQueues(queues) {
+    var list = document.getElementById("queues");
+    if (!list) { return; }
+    list.textContent = "";
+    Object.keys(queues).forEach(function (channel) {
+      var q = queues[channel];
+      if (!q.queued) { return; }
+      var li = document.createElement("li");
+      li.dataset.queue = channel;
+      var eta = q.eta_seconds == null ? "estimating…" : "last in ~" + Math.ceil(q.eta_seconds) + " s";
+      li.textContent = LABELS[channel] + ": " + q.queued.toLocaleString("en") + " queued, " + eta;
+      list.appendChild(li);
+    });
+  }
+
+  // A fallback or a replay: a notification the page has not seen yet.
+  function addNotification(n) {
+    if (board.querySelector('[data-notification="' + n.id + '"]')) { return showNotification(n); }
+    var cell = board.querySelector('tr[data-responder="' + n.responder_id + '"] td.notifications');
+    if (!cell) { return; }
+    var el = document.createElement("span");
+    el.dataset.notification = n.id;
+    el.dataset.status = "pending";
+    cell.appendChild(document.createTextNode(" "));
+    cell.appendChild(el);
+    showNotification(n);
+  }
 
   // Statuses only move forward, as on the server: a stale snapshot or a late
   // event never undoes a newer one.
@@ -51,11 +83,12 @@
 
   function showNotification(n) {
     var el = board.querySelector('[data-notification="' + n.id + '"]');
-    if (!el || (RANK[n.status] || 0) <= (RANK[el.dataset.status] || 0)) { return; }
+    if (!el) { return addNotification(n); }
+    if (n.error) { el.title = n.error; }
+    if ((RANK[n.status] || 0) <= (RANK[el.dataset.status] || 0)) { return; }
     el.className = "status status-" + n.status;
     el.dataset.status = n.status;
     el.textContent = n.channel + ": " + n.status;
-    el.title = n.error || "";
     recount();
   }
 

@@ -12,6 +12,7 @@ from coordinator.context import tocsin
 from coordinator.errors import ValidationError
 from coordinator.models import (
     ANSWER_LABELS,
+    CHANNEL_LABELS,
     INCIDENT_KINDS,
     SEVERITIES,
     Agency,
@@ -21,7 +22,7 @@ from coordinator.models import (
     Responder,
     Response,
 )
-from coordinator.services.alerts import IncidentForm, declare_incident
+from coordinator.services.alerts import DEFAULT_CHANNELS, IncidentForm, declare_incident
 from coordinator.views.auth import roles_required
 from maps.incident_map import MapIncident, MapResponder, build_incident_map
 
@@ -57,10 +58,11 @@ def new_incident():  # type: ignore[no-untyped-def]
             message=form.get("message", ""),
             agency_slugs=form.getlist("agencies"),
             mode=form.get("mode", "live"),
+            channels=form.getlist("channels"),
         )
         try:
             with t.db.write() as session:
-                incident = declare_incident(session, data, current_user, t.links, t.status_url)
+                incident = declare_incident(session, data, current_user, t.links)
         except ValidationError as exc:
             errors = exc.errors
         else:
@@ -71,6 +73,8 @@ def new_incident():  # type: ignore[no-untyped-def]
         agencies=agencies,
         kinds=INCIDENT_KINDS,
         severities=SEVERITIES,
+        channels=CHANNEL_LABELS,
+        default_channels=DEFAULT_CHANNELS,
         form=form,
         errors=errors,
     ), 400 if errors else 200

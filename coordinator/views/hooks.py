@@ -1,4 +1,4 @@
-"""Provider webhooks: inbound SMS replies and delivery receipts from Twilio.
+"""Provider webhooks: SMS replies, voice calls and delivery receipts from Twilio.
 
 Every request must carry a valid X-Twilio-Signature over our public URL; a
 bad or missing one gets 403 and changes nothing.
@@ -8,27 +8,42 @@ from __future__ import annotations
 
 from functools import wraps
 from typing import Any
-from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, abort, request
 from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
 
 from coordinator.context import tocsin
 from coordinator.events import update_status
-from coordinator.models import ANSWER_LABELS
+from coordinator.models import ANSWER_LABELS, Notification
 from coordinator.services import responses
-from coordinator.services.alerts import SMS_REPLY_HELP
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
-# Twilio's words for delivery receipts, mapped to ours.
-TWILIO_STATUS = {
+# Twilio's words for message and call progress, mapped to ours.
+MESSAGE_STATUS = {
     "queued": "queued",
+    "accepted": "queued",
     "sending": "queued",
     "sent": "sent",
     "delivered": "delivered",
     "undelivered": "undelivered",
     "failed": "failed",
 }
+CALL_STATUS = {
+    "queued": "queued",
+    "initiated": "sent",
+    "ringing": "sent",
+    "in-progress": "delivered",
+    "answered": "delivered",
+    "completed": "delivered",
+    "busy": "failed",
+    "no-answer": "failed",
+    "failed": "failed",
+    "canceled": "failed",
+}
+KEYPRESS = {"1": "acknowledged", "2": "en_route", "3": "unavailable"}
+VOICE_MENU = "Press 1 to acknowledge. 2 if you are en route. 3 if you are unavailable. 9 to repeat."
 
 
 def twilio_signed(view):  # type: ignore[no-untyped-def]
@@ -51,46 +66,118 @@ def twilio_sms():  # type: ignore[no-untyped-def]
     sender = request.form.get("From", "").strip()
     body = request.form.get("Body")
     if not sender or body is None:
-        return _twiml(None, status=400, error="From and Body are required.")
+        return _plain("From and Body are required.", 400)
     answer = responses.parse_sms(body)
     db = tocsin().db
     notification = responses.latest_sms_notification(db.session, sender)
     if notification is None:
-        return _twiml("Tocsin: there is no open alert for this number.")
+        return _sms_reply("Tocsin: there is no open alert for this number.")
     if answer is None:
-        return _twiml(f"Tocsin: answer not understood. {SMS_REPLY_HELP}")
+        return _sms_reply(f"Tocsin: answer not understood. {responses.SMS_REPLY_HELP}")
     response, _incident, created = responses.record(
         db, responses.Answer(notification.id, answer, "sms")
     )
-    label = ANSWER_LABELS[response.answer].upper()
-    prefix = "already recorded" if not created else "recorded"
-    return _twiml(f"Tocsin: {prefix} {label}. Thank you.")
+    prefix = "recorded" if created else "already recorded"
+    return _sms_reply(f"Tocsin: {prefix} {ANSWER_LABELS[response.answer].upper()}. Thank you.")
 
 
 @bp.post("/twilio/status")
 @twilio_signed
 def twilio_status():  # type: ignore[no-untyped-def]
+    return _receipt(MESSAGE_STATUS.get(request.form.get("MessageStatus", "")), "MessageSid")
+
+
+@bp.post("/twilio/call-status")
+@twilio_signed
+def twilio_call_status():  # type: ignore[no-untyped-def]
+    return _receipt(CALL_STATUS.get(request.form.get("CallStatus", "")), "CallSid")
+
+
+@bp.post("/twilio/voice")
+@twilio_signed
+def twilio_voice():  # type: ignore[no-untyped-def]
+    """The TwiML a call fetches when answered: the alert read twice, then a keypress."""
+    return _twiml(_voice_menu(_notification()))
+
+
+@bp.post("/twilio/voice/keypress")
+@twilio_signed
+def twilio_keypress():  # type: ignore[no-untyped-def]
+    n = _notification()
+    digit = request.form.get("Digits", "")
+    answer = KEYPRESS.get(digit)
+    if answer is None:
+        twiml = _voice_menu(n, intro="" if digit == "9" else "Sorry, that key is not an answer.")
+        return _twiml(twiml)
+    responses.record(tocsin().db, responses.Answer(n.id, answer, "voice"))
+    twiml = VoiceResponse()
+    twiml.say(f"Recorded: {ANSWER_LABELS[answer]}. Thank you. Goodbye.")
+    twiml.hangup()
+    return _twiml(twiml)
+
+
+def _voice_menu(n: Notification, intro: str = "") -> VoiceResponse:
+    incident, alert = n.alert.incident, n.alert
+    drill = "This is a drill. " if incident.mode == "drill" else ""
+    text = (
+        f"{drill}Tocsin emergency alert. {incident.severity} {incident.kind.replace('_', ' ')}: "
+        f"{incident.title}. {alert.message}"
+    )
+    twiml = VoiceResponse()
+    gather = twiml.gather(
+        num_digits=1,
+        action=f"{tocsin().settings.public_url}/hooks/twilio/voice/keypress?n={n.id}",
+        method="POST",
+        timeout=8,
+    )
+    if intro:
+        gather.say(intro)
+    gather.say(text)
+    gather.pause(length=1)
+    gather.say(f"I repeat. {text}")
+    gather.say(VOICE_MENU)
+    twiml.say("No answer was recorded. Goodbye.")
+    twiml.hangup()
+    return twiml
+
+
+def _notification() -> Notification:
+    raw = request.args.get("n", "")
+    n = tocsin().db.session.get(Notification, int(raw)) if raw.isdigit() else None
+    if n is None:
+        abort(400, "unknown notification")
+    return n
+
+
+def _receipt(status: str | None, sid_field: str) -> Response:
     notification_id = request.args.get("n", "")
-    status = TWILIO_STATUS.get(request.form.get("MessageStatus", ""))
     if not notification_id.isdigit() or status is None:
-        return Response("unknown notification or status\n", status=400, mimetype="text/plain")
+        return _plain("unknown notification or status", 400)
     error = request.form.get("ErrorCode") or None
     update_status(
-        tocsin().db,
+        tocsin(),
         int(notification_id),
         status,
-        provider_id=request.form.get("MessageSid"),
-        error=f"Twilio error {error}" if error else None,
+        provider_id=request.form.get(sid_field),
+        error=f"Twilio error {error}" if error else _call_error(),
     )
     return Response("", status=204)
 
 
-def _twiml(message: str | None, *, status: int = 200, error: str | None = None) -> Response:
-    if error:
-        return Response(error + "\n", status=status, mimetype="text/plain")
-    inner = f"<Message>{escape(message)}</Message>" if message else ""
-    return Response(
-        f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>',
-        status=status,
-        mimetype="application/xml",
-    )
+def _call_error() -> str | None:
+    status = request.form.get("CallStatus", "")
+    return f"call {status}" if status in ("busy", "no-answer", "failed", "canceled") else None
+
+
+def _sms_reply(message: str) -> Response:
+    reply = MessagingResponse()
+    reply.message(message)
+    return _twiml(reply)
+
+
+def _twiml(twiml: VoiceResponse | MessagingResponse) -> Response:
+    return Response(str(twiml), mimetype="application/xml")
+
+
+def _plain(text: str, status: int) -> Response:
+    return Response(text + "\n", status=status, mimetype="text/plain")

@@ -54,7 +54,12 @@ class System:
         assert response.ok, response.text
         return session
 
-    def declare(self, session: requests.Session, agencies: list[str]) -> int:
+    def declare(
+        self,
+        session: requests.Session,
+        agencies: list[str],
+        channels: tuple[str, ...] = ("sms", "email"),
+    ) -> int:
         page = session.get(f"{self.url}/incidents/new", timeout=5).text
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
         response = session.post(
@@ -68,6 +73,7 @@ class System:
                 "lon": "-2.57",
                 "message": "Multi-vehicle, people trapped.",
                 "agencies": agencies,
+                "channels": list(channels),
             },
             timeout=10,
             allow_redirects=False,
