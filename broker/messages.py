@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
 CHANNELS = ("sms", "voice", "email", "push")
@@ -60,7 +60,9 @@ def _check_types(cls: type, raw: dict[str, Any]) -> None:
 
 class _Json:
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()  # type: ignore[call-overload]
+        # Fields are flat JSON values, so __dict__ is the same as asdict() and
+        # much cheaper for the thousands of messages of one alert.
+        return json.dumps(self.__dict__, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Self:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from broker.messages import CHANNELS, NotifyMessage
 from coordinator.errors import ValidationError
@@ -80,6 +80,11 @@ def send_alert(
     user: User,
     links: LinkSigner,
 ) -> Alert:
+    """Write the alert, its notifications and their outbox rows.
+
+    Thousands of recipients are normal, so rows go in as bulk inserts (one
+    statement per table), not one ORM object at a time.
+    """
     alert = Alert(
         incident=incident,
         message=message,
@@ -88,21 +93,25 @@ def send_alert(
         agencies=agencies,
     )
     session.add(alert)
-    responders = session.scalars(
-        select(Responder)
-        .where(Responder.agency_id.in_([a.id for a in agencies]), Responder.on_duty.is_(True))
-        .options(selectinload(Responder.contact_points))
-        .order_by(Responder.id)
-    ).all()
-    notifications = [
-        Notification(alert=alert, responder=r, channel=cp.channel, address=cp.address)
-        for r in responders
-        for cp in _points(r, channels)
-    ]
-    session.add_all(notifications)
-    session.flush()  # ids for the messages
-    for n in notifications:
-        enqueue(session, n, links)
+    session.flush()
+    rows = [
+        {"alert_id": alert.id, "responder_id": responder_id, "channel": channel,
+         "address": address, "status": "queued"}
+        for responder_id, points in _recipients(session, agencies)
+        for channel, address in _points(points, channels)
+    ]  # fmt: skip
+    if rows:
+        ids = session.scalars(
+            insert(Notification).returning(Notification.id, sort_by_parameter_order=True), rows
+        ).all()
+        session.execute(
+            insert(Outbox),
+            [
+                _outbox_row(notify_message(incident, alert, nid, row["responder_id"],
+                                           row["channel"], row["address"], links))
+                for nid, row in zip(ids, rows, strict=True)
+            ],
+        )  # fmt: skip
     audit.record(
         session,
         f"user:{user.username}",
@@ -111,29 +120,47 @@ def send_alert(
         alert_id=alert.id,
         agencies=[a.slug for a in agencies],
         channels=list(channels),
-        notifications=len(notifications),
+        notifications=len(rows),
     )
     return alert
 
 
-def _points(responder: Responder, channels: Sequence[str]) -> list[ContactPoint]:
-    """The responder's contact points on the chosen channels; nobody targeted is
-    skipped: without any of them, their first contact point."""
-    chosen = [cp for cp in responder.contact_points if cp.channel in channels]
-    return chosen or responder.contact_points[:1]
+def _recipients(
+    session: Session, agencies: list[Agency]
+) -> list[tuple[int, list[tuple[str, str]]]]:
+    """On-duty responders of these agencies with their contact points in order."""
+    result = session.execute(
+        select(ContactPoint.responder_id, ContactPoint.channel, ContactPoint.address)
+        .join(Responder, ContactPoint.responder_id == Responder.id)
+        .where(Responder.agency_id.in_([a.id for a in agencies]), Responder.on_duty.is_(True))
+        .order_by(ContactPoint.responder_id, ContactPoint.position, ContactPoint.id)
+    )
+    grouped: dict[int, list[tuple[str, str]]] = {}
+    for responder_id, channel, address in result:
+        grouped.setdefault(responder_id, []).append((channel, address))
+    return list(grouped.items())
+
+
+def _points(points: list[tuple[str, str]], channels: Sequence[str]) -> list[tuple[str, str]]:
+    """The contact points on the chosen channels; nobody targeted is skipped:
+    without any of them, the responder's first contact point."""
+    return [p for p in points if p[0] in channels] or points[:1]
+
+
+def _outbox_row(msg: NotifyMessage) -> dict[str, object]:
+    return {
+        "notification_id": msg.notification_id,
+        "exchange": "notify",
+        "routing_key": msg.channel,
+        "payload": msg.to_json().decode(),
+    }
 
 
 def enqueue(session: Session, n: Notification, links: LinkSigner) -> None:
     """Put one flushed notification in the outbox, in the caller's transaction."""
-    msg = notify_message(n.alert.incident, n.alert, n, links)
-    session.add(
-        Outbox(
-            notification_id=n.id,
-            exchange="notify",
-            routing_key=n.channel,
-            payload=msg.to_json().decode(),
-        )
-    )
+    alert = n.alert
+    msg = notify_message(alert.incident, alert, n.id, n.responder_id, n.channel, n.address, links)
+    session.add(Outbox(**_outbox_row(msg)))
     n.status = "queued"
 
 
@@ -191,32 +218,46 @@ def fall_back(session: Session, failed: Notification, links: LinkSigner) -> Noti
 
 
 def notify_message(
-    incident: Incident, alert: Alert, n: Notification, links: LinkSigner
+    incident: Incident,
+    alert: Alert,
+    notification_id: int,
+    responder_id: int,
+    channel: str,
+    address: str,
+    links: LinkSigner,
 ) -> NotifyMessage:
     hooks = f"{links.public_url}/hooks/twilio"
-    headline = f"{incident.severity.upper()} {incident.kind.replace('_', ' ')}: {incident.title}"
-    if incident.mode == "drill":
-        headline = f"DRILL - {headline}"
-    status_url = {"sms": f"{hooks}/status?n={n.id}", "voice": f"{hooks}/call-status?n={n.id}"}
+    status_url = {"sms": f"{hooks}/status", "voice": f"{hooks}/call-status"}.get(channel)
     return NotifyMessage(
-        notification_id=n.id,
+        notification_id=notification_id,
         alert_id=alert.id,
         incident_id=incident.id,
-        responder_id=n.responder_id,
-        channel=n.channel,
-        address=n.address,
-        subject=headline,
+        responder_id=responder_id,
+        channel=channel,
+        address=address,
+        subject=headline(incident),
         body=alert.message,
-        details=(
-            f"Incident: {incident.title}\n"
-            f"Location: {incident.lat:.5f}, {incident.lon:.5f}\n"
-            f"Declared: {incident.created_at:%Y-%m-%d %H:%M} UTC"
-            + ("\nThis is a DRILL." if incident.mode == "drill" else "")
-        ),
-        ack_url=links.url_for(n.id),
-        status_url=status_url.get(n.channel, ""),
-        voice_url=f"{hooks}/voice?n={n.id}" if n.channel == "voice" else "",
+        details=details(incident),
+        ack_url=links.url_for(notification_id),
+        status_url=f"{status_url}?n={notification_id}" if status_url else "",
+        voice_url=f"{hooks}/voice?n={notification_id}" if channel == "voice" else "",
     )
+
+
+def headline(incident: Incident) -> str:
+    text = f"{incident.severity.upper()} {incident.kind.replace('_', ' ')}: {incident.title}"
+    return f"DRILL - {text}" if incident.mode == "drill" else text
+
+
+def details(incident: Incident) -> str:
+    lines = [
+        f"Incident: {incident.title}",
+        f"Location: {incident.lat:.5f}, {incident.lon:.5f}",
+        f"Declared: {incident.created_at:%Y-%m-%d %H:%M} UTC",
+    ]
+    if incident.mode == "drill":
+        lines.append("This is a DRILL.")
+    return "\n".join(lines)
 
 
 def _validate(form: IncidentForm) -> tuple[float, float]:
