@@ -19,7 +19,7 @@ from coordinator.models import Notification, Outbox, utcnow
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
+BATCH = 2000
 IDLE_POLL = 1.0
 MAX_BACKOFF = 5.0
 
@@ -31,7 +31,8 @@ class OutboxRelay:
         self.wake = wake or Event()  # set after a commit that added outbox rows
 
     def publish_pending(self) -> int:
-        """Publish one batch in order. Returns how many were published; raises PublishError."""
+        """Publish one batch. Returns how many were confirmed; raises PublishError
+        when the broker took none of a non-empty batch (it is away)."""
         rows = self.db.session.execute(
             select(Outbox.id, Outbox.exchange, Outbox.routing_key, Outbox.payload)
             .where(Outbox.published_at.is_(None))
@@ -39,27 +40,28 @@ class OutboxRelay:
             .limit(BATCH)
         ).all()
         self.db.remove()  # end the read transaction before network I/O
+        if not rows:
+            return 0
         exchanges = {"notify": self.transport.topology.notify_exchange}
-        done: list[int] = []
-        try:
-            for row in rows:
-                self.transport.publish(
-                    exchanges[row.exchange],
-                    row.routing_key,
-                    row.payload.encode(),
-                    message_id=f"outbox-{row.id}",
-                )
-                done.append(row.id)
-        except PublishError as exc:
-            self._note_failure(rows[len(done)].id, str(exc))
-            raise
-        finally:
-            self._mark(done)
+        confirmed = self.transport.publish_many(
+            [
+                (exchanges[r.exchange], r.routing_key, r.payload.encode(), f"outbox-{r.id}")
+                for r in rows
+            ]
+        )
+        done = [r.id for r, ok in zip(rows, confirmed, strict=True) if ok]
+        self._mark(done)
+        if len(done) < len(rows):
+            failed = [r.id for r, ok in zip(rows, confirmed, strict=True) if not ok]
+            self._note_failure(failed, "the broker did not confirm")
+            if not done:
+                raise PublishError(f"the broker confirmed none of {len(rows)} messages")
         return len(done)
 
     def run(self, stop: Event) -> None:
         backoff = 0.5
         while not stop.is_set():
+            self.wake.clear()  # before reading: a commit after this point wakes the next wait
             try:
                 published = self.publish_pending()
                 backoff = 0.5
@@ -73,9 +75,8 @@ class OutboxRelay:
                 self.db.remove()
                 stop.wait(MAX_BACKOFF)
                 continue
-            if published < BATCH:
+            if published == 0:
                 self.wake.wait(IDLE_POLL)
-                self.wake.clear()
             gevent.idle()
 
     def reclaim_unconfirmed(self) -> int:
@@ -108,10 +109,10 @@ class OutboxRelay:
                 .values(published_at=utcnow(), attempts=Outbox.attempts + 1)
             )
 
-    def _note_failure(self, outbox_id: int, error: str) -> None:
+    def _note_failure(self, outbox_ids: list[int], error: str) -> None:
         with self.db.write() as session:
             session.execute(
                 update(Outbox)
-                .where(Outbox.id == outbox_id)
+                .where(Outbox.id.in_(outbox_ids))
                 .values(attempts=Outbox.attempts + 1, last_error=error[:500])
             )
