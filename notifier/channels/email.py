@@ -7,7 +7,8 @@ from urllib.parse import quote
 import apprise
 
 from broker.messages import NotifyMessage
-from notifier.channels.base import Channel, SendError
+from notifier.channels.apprise_results import describe
+from notifier.channels.base import Channel, SendError, Sent
 from notifier.config import NotifierSettings
 
 
@@ -18,20 +19,21 @@ class EmailChannel(Channel):
         self.base_url = settings.email_url
         self.asset = apprise.AppriseAsset(async_mode=False)
 
-    def send(self, msg: NotifyMessage) -> str | None:
+    def render(self, msg: NotifyMessage) -> str:
+        """Plain text: the message, the details, then the answer link on a line of its own."""
+        parts = [msg.body.strip(), msg.details.strip(), f"Answer: {msg.ack_url}"]
+        return "\n\n".join(part for part in parts if part) + "\n"
+
+    def send(self, msg: NotifyMessage) -> Sent:
         if "@" not in msg.address or any(c in msg.address for c in " ,;<>"):
             raise SendError(f"not an email address: {msg.address!r}", permanent=True)
         sep = "&" if "?" in self.base_url else "?"
         notifier = apprise.Apprise(asset=self.asset)
         if not notifier.add(f"{self.base_url}{sep}to={quote(msg.address, safe='@')}"):
             raise SendError(f"apprise rejected the email URL for {msg.address}", permanent=True)
-        result = notifier.notify(body=msg.body, title=msg.subject)
+        result = notifier.notify(
+            body=self.render(msg), title=msg.subject, body_format=apprise.NotifyFormat.TEXT
+        )
         if not result:
-            raise SendError(f"email to {msg.address} failed: {_describe(result)}")
-        return None
-
-
-def _describe(result: apprise.AppriseResult) -> str:
-    # One NotifyResult per target: say which one failed and how, not just "False".
-    details = [f"{r.name} {r.url}: {r.status.name.lower()}" for r in result.results]
-    return "; ".join(details) or "no target accepted it"
+            raise SendError(f"email to {msg.address} failed: {describe(result)}")
+        return Sent()

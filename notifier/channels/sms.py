@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from twilio.base.exceptions import TwilioException, TwilioRestException
-
 from broker.messages import NotifyMessage
-from notifier.channels.base import Channel, SendError
+from notifier import smstext
+from notifier.channels.base import Channel, Sent
+from notifier.channels.twilio_errors import FAILURES, NUMBER_CODES, SMS_CODES, send_error
 from notifier.config import NotifierSettings
 from notifier.twilio_http import twilio_client
 
-# Twilio error codes that no retry can fix: bad or unreachable numbers, opt-outs.
-PERMANENT_CODES = {21211, 21212, 21214, 21217, 21219, 21408, 21610, 21612, 21614, 21606, 21603}
+PERMANENT_CODES = NUMBER_CODES | SMS_CODES
+# Three segments leave room for a real message while a long code, at one
+# segment per second, still gets an incident's alerts out quickly.
+MAX_SEGMENTS = 3
 
 
 class SmsChannel(Channel):
@@ -18,19 +20,33 @@ class SmsChannel(Channel):
 
     def __init__(self, settings: NotifierSettings) -> None:
         self.sender = settings.twilio_from
+        self.validity = settings.sms_validity_seconds
         self.client = twilio_client(
             settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url or None
         )
 
-    def send(self, msg: NotifyMessage) -> str | None:
+    def render(self, msg: NotifyMessage) -> str:
+        return smstext.fit(msg.subject, msg.body, msg.ack_url, max_segments=MAX_SEGMENTS)
+
+    def send(self, msg: NotifyMessage) -> Sent:
+        text = self.render(msg)
         extra = {"status_callback": msg.status_url} if msg.status_url else {}
         try:
             message = self.client.messages.create(
-                to=msg.address, from_=self.sender, body=msg.body, **extra
+                to=msg.address,
+                from_=self.sender,
+                body=text,
+                validity_period=self.validity,
+                **extra,
             )
-        except TwilioRestException as exc:
-            permanent = exc.code in PERMANENT_CODES or (exc.status == 400 and exc.code != 20429)
-            raise SendError(f"Twilio {exc.code}: {exc.msg}", permanent=permanent) from exc
-        except (TwilioException, OSError) as exc:
-            raise SendError(f"Twilio unreachable: {exc}") from exc
-        return message.sid
+        except FAILURES as exc:
+            raise send_error(exc, PERMANENT_CODES) from exc
+        return Sent(message.sid, _billed_segments(message.num_segments, text))
+
+
+def _billed_segments(reported: str | None, text: str) -> int:
+    # Twilio says how many segments it bills; our own count stands in when it does not.
+    try:
+        return int(reported) if reported else smstext.segments(text)
+    except ValueError:
+        return smstext.segments(text)
