@@ -27,6 +27,7 @@ from gevent.event import Event
 from broker.env import ConfigError, env_bool, env_int, env_str
 from broker.topology import Topology
 from broker.transport import Transport, make_transport
+from coordinator import bench as fanout_bench
 from coordinator import migrate
 from coordinator.app import create_app
 from coordinator.background import start_hub_loops
@@ -66,7 +67,7 @@ def run(host: str, port: int) -> None:
         transport = _transport(settings)
         start_hub_loops(app.extensions["tocsin"], transport, stop)
         channels = [c for c in CHANNELS if not notifier_settings.missing_for(c)]
-        worker = Worker(transport, build_channels(channels, notifier_settings))
+        worker = Worker(transport, build_channels(channels, notifier_settings), notifier_settings)
         gevent.spawn(worker.run, stop)
         log.info("console on http://%s:%s (channels: %s)", host, port, ", ".join(channels))
         _serve(app, host, port, stop)
@@ -93,7 +94,9 @@ def hub(host: str, port: int) -> None:
 
 
 @cli.command()
-@click.option("--channels", default="sms,email", show_default=True, help="comma-separated")
+@click.option(
+    "--channels", default="sms,voice,email,push", show_default=True, help="comma-separated"
+)
 def worker(channels: str) -> None:
     """Notifier worker: consume notify queues and send (needs TOCSIN_AMQP_URL)."""
     amqp_url = env_str("TOCSIN_AMQP_URL")
@@ -112,7 +115,7 @@ def worker(channels: str) -> None:
         transport = make_transport(amqp_url, Topology(env_str("TOCSIN_AMQP_PREFIX")))
     except ValueError as exc:
         raise ConfigError(f"TOCSIN_AMQP_URL: {exc}") from None
-    Worker(transport, built).run(_stop_on_signals())
+    Worker(transport, built, settings).run(_stop_on_signals())
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
@@ -146,6 +149,30 @@ def seed_demo_command(password: str) -> None:
         click.echo(f"demo city loaded; sign in as commander / {password}")
     else:
         click.echo("demo city already present; nothing changed")
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks that print figures (nothing is asserted)."""
+
+
+@bench.command("fanout")
+@click.option("--responders", default=10_000, show_default=True, help="each gets SMS and push")
+@click.option("--runs", default=3, show_default=True, help="alerts measured; medians are printed")
+@click.option("--latency-ms", default=200.0, show_default=True, help="simulator median latency")
+@click.option("--concurrency", default=200, show_default=True, help="in flight per channel")
+@click.option("--cap", default=100.0, show_default=True, help="SMS/s of the pacing run; 0 skips")
+@click.option(
+    "--amqp-url",
+    envvar="TOCSIN_AMQP_URL",
+    default="amqp://guest:guest@127.0.0.1:5672/%2F",
+    show_default=True,
+)
+def bench_fanout(
+    responders: int, runs: int, latency_ms: float, concurrency: int, cap: float, amqp_url: str
+) -> None:
+    """One alert to N responders x 2 channels through RabbitMQ, hub, worker and simulator."""
+    fanout_bench.main(responders, runs, latency_ms, concurrency, cap, amqp_url)
 
 
 def main() -> None:
@@ -193,6 +220,9 @@ def _start_simulator_if_needed(port: int) -> subprocess.Popen | None:
         TOCSIN_TWILIO_API_URL=f"http://127.0.0.1:{sim_port}",
         TOCSIN_PUBLIC_URL=hub_url,
     )
+    # The simulator has no carrier limits; real numbers keep the safe defaults.
+    os.environ.setdefault("TOCSIN_SMS_RATE", "20")
+    os.environ.setdefault("TOCSIN_VOICE_RATE", "5")
     os.environ.setdefault(
         "TOCSIN_EMAIL_URL",
         f"mailto://127.0.0.1:{smtp_port}?mode=insecure&format=text&from=tocsin@tocsin.local",

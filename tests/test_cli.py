@@ -74,6 +74,7 @@ def test_it_runs_the_demo_system_in_one_process(tmp_path, env):
                 "lon": "-2.59",
                 "message": "Evacuate Broadmead.",
                 "agencies": ["council"],
+                "channels": ["sms", "email"],
             },
         )
         assert declared.ok and "Gas leak" in declared.text

@@ -24,7 +24,7 @@ from coordinator.background import start_hub_loops
 from coordinator.context import Tocsin
 from coordinator.models import Notification
 from coordinator.seed import seed_demo
-from notifier.channels import build_channels
+from notifier.channels import CHANNELS, build_channels
 from notifier.config import NotifierSettings
 from notifier.worker import Worker
 from tests.conftest import DEMO_PASSWORD, TWILIO_TOKEN, free_port, make_settings
@@ -107,6 +107,10 @@ def start_system(db_url: str, amqp_url: str | None) -> System:
     transport = make_transport(amqp_url, Topology(prefix))
     transport.declare()
     notifier = NotifierSettings(
+        sms_rate=1000.0,
+        voice_rate=1000.0,
+        email_rate=1000.0,
+        push_rate=1000.0,
         twilio_account_sid=sim.account_sid,
         twilio_auth_token=sim.auth_token,
         twilio_from="+15005550006",
@@ -119,7 +123,9 @@ def start_system(db_url: str, amqp_url: str | None) -> System:
     system = System(app, t, transport, sim, url, stop)
     system.greenlets = [
         *start_hub_loops(t, transport, stop),
-        gevent.spawn(Worker(transport, build_channels(["sms", "email"], notifier)).run, stop),
+        gevent.spawn(
+            Worker(transport, build_channels(list(CHANNELS), notifier), notifier).run, stop
+        ),
         gevent.spawn(lambda: (stop.wait(), server.stop(timeout=2))),
     ]
     return system
