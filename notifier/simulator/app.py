@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from notifier.simulator import ops_api, twilio_api
+from notifier.simulator import calls_api, ops_api, push_api, twilio_api
 from notifier.simulator.core import Simulator
 
 log = logging.getLogger("tocsin.simulator")
@@ -17,7 +17,9 @@ def create_app(sim: Simulator) -> Flask:
     app = Flask("tocsin-simulator")
     app.extensions["tocsin_simulator"] = sim
     app.register_blueprint(twilio_api.bp)
+    app.register_blueprint(calls_api.bp)
     app.register_blueprint(ops_api.bp)
+    app.register_blueprint(push_api.bp)
     app.register_error_handler(HTTPException, http_error)
     app.after_request(log_request)
     return app
@@ -40,9 +42,9 @@ def http_error(exc: HTTPException) -> tuple[Response, int]:
 
 
 def log_request(response: Response) -> Response:
-    # One line per request; werkzeug's own access log is silenced in the CLI.
+    # One line per request, with the sid or error code of Twilio API answers.
     detail = ""
-    if request.blueprint == "twilio":
+    if request.blueprint in ("twilio", "twilio_calls"):
         payload = response.get_json(silent=True)
         if isinstance(payload, dict):
             detail = str(payload.get("sid") or payload.get("code") or "")

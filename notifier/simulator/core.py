@@ -2,110 +2,67 @@
 
 from __future__ import annotations
 
-import logging
-import random
-import secrets
-import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
 
-import requests
-from twilio.request_validator import RequestValidator
-
+from notifier.simulator.base import API_VERSION, Settings, new_sid, rfc2822_now
+from notifier.simulator.dice import Dice
+from notifier.simulator.limits import RateLimiter
 from notifier.simulator.scheduler import Scheduler
-from notifier.simulator.store import Store, utc_now_iso
+from notifier.simulator.store import Store
+from notifier.simulator.voice import Voice
+from notifier.simulator.webhooks import Webhooks
 
-log = logging.getLogger("tocsin.simulator")
-
-API_VERSION = "2010-04-01"
-POST_TIMEOUT_SECONDS = 5.0
-# Responders mostly acknowledge, sometimes report unavailable, rarely something else.
-ANSWERS = ("1", "2", "3")
-ANSWER_WEIGHTS = (80, 15, 5)
-
-
-@dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 5050
-    smtp_port: int = 2525
-    hub_url: str = "http://127.0.0.1:5000"
-    account_sid: str = "AC" + "0" * 32
-    auth_token: str = "tocsin-sim-token"
-    answer_rate: float = 0.8
-    answer_delay: float = 5.0
-    status_delay: float = 0.2
-    from_number: str = "+15005550006"
-    seed: int | None = None
-
-
-def new_sid(prefix: str) -> str:
-    return prefix + secrets.token_hex(16)
-
-
-def rfc2822_now() -> str:
-    # Twilio's own format: "Tue, 02 Jul 2024 10:00:00 +0000".
-    return format_datetime(datetime.now(UTC))
+# Twilio's code when the carrier could not reach the handset.
+UNDELIVERED = (30003, "Unreachable destination handset")
 
 
 class Simulator:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store()
-        self.scheduler = Scheduler()
-        # One seeded generator behind a lock: with a seed, the same request order
-        # gives the same answers and delays.
-        self._rng = random.Random(settings.seed)
-        self._rng_lock = threading.Lock()
-        self._http = requests.Session()
+        self.scheduler = Scheduler(workers=settings.webhook_workers)
+        self.dice = Dice(settings.seed)
+        self.webhooks = Webhooks(self.store, settings.auth_token)
+        self.voice = Voice(settings, self.store, self.scheduler, self.dice, self.webhooks)
+        self.limiter = RateLimiter(settings.rate_limit)
 
     def start(self) -> None:
         self.scheduler.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
-        self._http.close()
+        self.webhooks.close()
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.voice.reset()
+
+    def request_delay(self, environ: dict[str, Any]) -> float:
+        """Seconds the server holds a request: provider endpoints are far away, /sim is not."""
+        if environ["PATH_INFO"].startswith("/sim/"):
+            return 0.0
+        return self.dice.latency(self.settings.latency_ms_median)
 
     @property
     def inbound_url(self) -> str:
         return self.settings.hub_url.rstrip("/") + "/hooks/twilio/sms"
 
-    def post_signed(
-        self, kind: str, url: str, params: dict[str, str], forge: bool = False
-    ) -> tuple[int | None, str]:
-        """POST a form the way Twilio does, signed with the auth token (or, forged, without it)."""
-        token = self.settings.auth_token + ("-forged" if forge else "")
-        signature = RequestValidator(token).compute_signature(url, params)
-        headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"}
-        record: dict[str, Any] = {"kind": kind, "url": url, "params": params, "forged": forge}
-        try:
-            response = self._http.post(
-                url,
-                data=params,
-                headers=headers,
-                timeout=POST_TIMEOUT_SECONDS,
-                allow_redirects=False,
-            )
-            status, text = response.status_code, response.text
-        except requests.RequestException as exc:
-            status, text = None, f"{type(exc).__name__}: {exc}"
-        record.update(status=status, error=None if status else text, at=utc_now_iso())
-        self.store.add("callbacks", record)
-        log.info("%s -> %s %s %s", kind, url, status, params.get("MessageStatus") or "")
-        return status, text
-
     def message_accepted(self, resource: dict[str, Any], status_callback: str | None) -> None:
         """Play what happens after Twilio accepted a message: delivery, then maybe an answer."""
+        settings = self.settings
+        fails = self.dice.chance(settings.sms_fail_rate)
+        final = "undelivered" if fails else "delivered"
         self.scheduler.call_later(
-            self.settings.status_delay, lambda: self._status(resource, status_callback, "sent")
+            settings.status_delay, lambda: self._status(resource, status_callback, "sent", final)
         )
-        answer = self._draw_answer()
-        if answer is not None:
-            delay, body = answer
+        # A handset that never got the message cannot answer it.
+        if fails or self.dice.silent(resource["to"], settings.silence_rate):
+            return
+        if self.dice.chance(settings.answer_rate):
+            body = self.dice.answer()
             self.scheduler.call_later(
-                delay, lambda: self.inbound(resource["to"], resource["from"], body)
+                self.dice.delay(settings.answer_delay),
+                lambda: self.inbound(resource["to"], resource["from"], body),
             )
 
     def inbound(
@@ -126,17 +83,22 @@ class Simulator:
             "SmsStatus": "received",
             "ApiVersion": API_VERSION,
         }
-        return self.post_signed("inbound", self.inbound_url, params, forge=forge)
+        return self.webhooks.send("inbound", self.inbound_url, params, forge=forge)
 
-    def _status(self, resource: dict[str, Any], url: str | None, status: str) -> None:
+    def _status(self, resource: dict[str, Any], url: str | None, status: str, final: str) -> None:
         """Move a message on to `status`, telling its StatusCallback URL if it has one."""
-        self.store.set_status(resource["sid"], status, rfc2822_now())
+        now = rfc2822_now()
+        self.store.set_status(resource["sid"], status, now)
+        if status == "undelivered":
+            code, text = UNDELIVERED
+            error = {"error_code": code, "error_message": text}
+            self.store.update(resource["sid"], error, {"error_code": code})
         if url is not None:
-            self.post_signed("status", url, self._status_params(resource, status))
-        # Scheduled only after "sent" was posted, so "delivered" can never overtake it.
+            self.webhooks.send("status", url, self._status_params(resource, status))
+        # Scheduled only after "sent" was posted, so the final status can never overtake it.
         if status == "sent":
             self.scheduler.call_later(
-                self.settings.status_delay, lambda: self._status(resource, url, "delivered")
+                self.settings.status_delay, lambda: self._status(resource, url, final, final)
             )
 
     def _status_params(self, resource: dict[str, Any], status: str) -> dict[str, str]:
@@ -150,14 +112,8 @@ class Simulator:
             "SmsStatus": status,
             "ApiVersion": API_VERSION,
         }
+        if status == "undelivered":
+            params["ErrorCode"] = str(UNDELIVERED[0])
         if resource.get("messaging_service_sid"):
             params["MessagingServiceSid"] = resource["messaging_service_sid"]
         return params
-
-    def _draw_answer(self) -> tuple[float, str] | None:
-        with self._rng_lock:
-            if self._rng.random() >= self.settings.answer_rate:
-                return None
-            delay = self.settings.answer_delay * (1 + 0.5 * self._rng.random())
-            body = self._rng.choices(ANSWERS, weights=ANSWER_WEIGHTS)[0]
-        return delay, body

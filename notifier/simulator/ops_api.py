@@ -20,6 +20,18 @@ def health() -> Response:
     return jsonify(ok=True)
 
 
+@bp.get("/stats")
+def stats() -> Response:
+    """How many of each kind so far: cheap to poll while thousands arrive."""
+    return jsonify(simulator().store.counts())
+
+
+@bp.get("/accepted")
+def accepted() -> Response:
+    """When each item of each kind was taken, as epoch seconds."""
+    return jsonify(simulator().store.accepted())
+
+
 @bp.get("/<kind>")
 def listing(kind: str) -> Response:
     if kind not in KINDS:
@@ -29,8 +41,19 @@ def listing(kind: str) -> Response:
 
 @bp.post("/reset")
 def reset() -> Response:
-    simulator().store.reset()
+    simulator().reset()
     return jsonify(ok=True)
+
+
+@bp.post("/call-answer")
+def call_answer() -> tuple[Response, int]:
+    """Press keys on a call that waits at a <Gather> (with --call-answer-mode manual)."""
+    data = request.get_json(force=True)
+    if not isinstance(data, dict) or not data.get("sid") or not str(data.get("digits", "")):
+        return jsonify(error="expected a JSON object with 'sid' and 'digits'"), 400
+    outcome = simulator().voice.press(str(data["sid"]), str(data["digits"]))
+    status = {"ok": 202, "unknown": 404, "not-waiting": 409}[outcome]
+    return jsonify(ok=outcome == "ok", outcome=outcome), status
 
 
 @bp.post("/inbound")

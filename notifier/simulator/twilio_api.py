@@ -14,7 +14,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from notifier.simulator.core import API_VERSION, Simulator, new_sid, rfc2822_now
+from notifier.simulator.base import API_VERSION, new_sid, rfc2822_now
+from notifier.simulator.core import Simulator
 from notifier.simulator.store import utc_now_iso
 
 bp = Blueprint("twilio", __name__, url_prefix=f"/{API_VERSION}/Accounts/<account_sid>")
@@ -23,6 +24,7 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 ERRORS: dict[int, str] = {
     20003: "Authenticate",
     20404: "The requested resource was not found",
+    20429: "Too Many Requests",
     21211: "Invalid 'To' Phone Number",
     21408: "Permission to send an SMS has not been enabled for the region indicated by the "
     "'To' number",
@@ -43,10 +45,10 @@ MAGIC_TO = {
 }
 
 
-def twilio_error(code: int, status: int = 400) -> tuple[Response, int]:
+def twilio_error(code: int, status: int = 400, message: str = "") -> tuple[Response, int]:
     body = {
         "code": code,
-        "message": ERRORS.get(code, "Error"),
+        "message": message or ERRORS.get(code, "Error"),
         "more_info": f"https://www.twilio.com/docs/errors/{code}",
         "status": status,
     }
@@ -60,7 +62,9 @@ def simulator() -> Simulator:
 
 @bp.before_request
 def authenticate() -> tuple[Response, int] | None:
-    settings = simulator().settings
+    """Twilio's checks, in Twilio's order: credentials, account, request rate."""
+    sim = simulator()
+    settings = sim.settings
     auth = request.authorization
     ok = (
         auth is not None
@@ -71,6 +75,8 @@ def authenticate() -> tuple[Response, int] | None:
         return twilio_error(20003, 401)
     if request.view_args and request.view_args.get("account_sid") != settings.account_sid:
         return twilio_error(20404, 404)
+    if not sim.limiter.allow(settings.account_sid):
+        return twilio_error(20429, 429)
     return None
 
 
@@ -147,12 +153,12 @@ def create_message(account_sid: str) -> tuple[Response, int]:
         "validity_period": int(validity) if validity and validity.isdigit() else None,
         "created_at": utc_now_iso(),
     }
-    sim.store.add_message(record, resource)
+    sim.store.add_resource("messages", record, resource)
     sim.message_accepted(dict(resource), record["status_callback"])
     return jsonify(resource), 201
 
 
 @bp.get("/Messages/<sid>.json")
 def fetch_message(account_sid: str, sid: str) -> tuple[Response, int]:
-    resource = simulator().store.message_resource(sid)
+    resource = simulator().store.resource(sid) if sid.startswith("SM") else None
     return (jsonify(resource), 200) if resource else twilio_error(20404, 404)

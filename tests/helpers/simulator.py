@@ -6,6 +6,9 @@
     sim.wait_for("callbacks", 2)
     sim.stop()
 
+Any other command-line option of the simulator passes as a keyword:
+`start_simulator(hub_url, call_answer_mode="manual", rate_limit=5)`.
+
 The simulator runs in its own process because it uses plain threads while
 the test process is gevent-patched, exactly as in production.
 """
@@ -25,7 +28,7 @@ from tests.conftest import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_DEADLINE_SECONDS = 15.0
-Kind = Literal["messages", "emails", "callbacks"]
+Kind = Literal["messages", "calls", "emails", "pushes", "callbacks"]
 
 
 class Simulator:
@@ -51,8 +54,14 @@ class Simulator:
     def messages(self) -> list[dict[str, Any]]:
         return self._get("messages")
 
+    def calls(self) -> list[dict[str, Any]]:
+        return self._get("calls")
+
     def emails(self) -> list[dict[str, Any]]:
         return self._get("emails")
+
+    def pushes(self) -> list[dict[str, Any]]:
+        return self._get("pushes")
 
     def callbacks(self) -> list[dict[str, Any]]:
         return self._get("callbacks")
@@ -79,6 +88,17 @@ class Simulator:
         response = self._http.post(f"{self.url}/sim/inbound", json=payload, timeout=15)
         response.raise_for_status()
         return response.json()
+
+    def call_answer(self, sid: str, digits: str, timeout: float = 10) -> dict[str, Any]:
+        """Press keys on a call (manual answer mode), once it waits at a <Gather>."""
+        payload = {"sid": sid, "digits": digits}
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self._http.post(f"{self.url}/sim/call-answer", json=payload, timeout=5)
+            if response.status_code != 409 or time.monotonic() > deadline:
+                response.raise_for_status()
+                return response.json()
+            time.sleep(0.02)  # 409: still ringing, or the hub's TwiML is on its way
 
     def stop(self) -> None:
         self._http.close()
@@ -111,8 +131,13 @@ def start_simulator(
     answer_delay: float = 0.1,
     status_delay: float = 0.05,
     seed: int = 1,
+    **options: Any,
 ) -> Simulator:
-    """Start `python -m notifier.simulator` on free ports and wait until it answers."""
+    """Start `python -m notifier.simulator` on free ports and wait until it answers.
+
+    `options` are further command-line options, underscores for dashes:
+    latency_ms_median=200 becomes --latency-ms-median 200.
+    """
     port, smtp_port = free_port(), free_port()
     # stderr goes to a file, not a pipe: a busy simulator logs enough to fill a pipe
     # nobody reads, and would then block.
@@ -124,6 +149,8 @@ def start_simulator(
         "--answer-rate", str(answer_rate), "--answer-delay", str(answer_delay),
         "--status-delay", str(status_delay), "--seed", str(seed),
     ]  # fmt: skip
+    for name, value in options.items():
+        command += ["--" + name.replace("_", "-"), str(value)]
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
     )

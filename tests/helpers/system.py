@@ -100,12 +100,16 @@ def start_system(db_url: str, amqp_url: str | None) -> System:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     sim = start_simulator(url, auth_token=TWILIO_TOKEN)
-    app = create_app(make_settings(db_url, public_url=url), TESTING=False)
-    t: Tocsin = app.extensions["tocsin"]
-    seed_demo(t.db, DEMO_PASSWORD)
-    prefix = f"t{uuid.uuid4().hex[:8]}." if amqp_url else ""
-    transport = make_transport(amqp_url, Topology(prefix))
-    transport.declare()
+    try:
+        app = create_app(make_settings(db_url, public_url=url), TESTING=False)
+        t: Tocsin = app.extensions["tocsin"]
+        seed_demo(t.db, DEMO_PASSWORD)
+        prefix = f"t{uuid.uuid4().hex[:8]}." if amqp_url else ""
+        transport = make_transport(amqp_url, Topology(prefix))
+        transport.declare()
+    except BaseException:
+        sim.stop()  # never leave a simulator process behind a failed start
+        raise
     notifier = NotifierSettings(
         sms_rate=1000.0,
         voice_rate=1000.0,
