@@ -9,7 +9,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from broker.topology import Topology
+from broker.topology import RetryQueue, Topology
 
 # What a lost or refused connection can raise. pika wraps most socket errors,
 # but not all of them (e.g. name resolution in some paths).
@@ -49,11 +49,31 @@ def close_quietly(connection: pika.BlockingConnection | None) -> None:
 
 
 def declare_topology(channel: BlockingChannel, topology: Topology) -> None:
-    # Queue arguments stay minimal: redeclaring a queue with other arguments
-    # fails with 406, so retry and dead-letter settings belong in policies.
+    # Redeclaring a queue with other arguments fails with 406: consumed queues
+    # keep minimal arguments, and a retry queue's name says its delay (see
+    # broker.topology), so changing the delays declares new queues.
     for name, kind in topology.exchanges.items():
         channel.exchange_declare(name, exchange_type=kind, durable=True)
     for name in topology.queues:
         channel.queue_declare(name, durable=True, arguments=QUORUM)
+    for retry in topology.retry_queues:
+        channel.queue_declare(retry.name, durable=True, arguments=retry_arguments(topology, retry))
     for binding in topology.bindings:
         channel.queue_bind(binding.queue, binding.exchange, routing_key=binding.routing_key)
+
+
+def retry_arguments(topology: Topology, retry: RetryQueue) -> dict[str, object]:
+    """A quorum queue that holds each message for its TTL, then dead-letters it back.
+
+    Quorum dead-lettering is at most once unless the strategy says otherwise; a
+    notification lost between two tries would be lost for good. At-least-once
+    needs reject-publish overflow (RabbitMQ 3.10+).
+    """
+    return {
+        **QUORUM,
+        "x-message-ttl": retry.ttl_ms,
+        "x-dead-letter-exchange": topology.notify_exchange,
+        "x-dead-letter-routing-key": retry.channel,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }

@@ -5,13 +5,13 @@ time. Publishers therefore come from a small pool: a greenlet takes one
 connection (with its confirm channel), publishes, and puts it back, so a
 connection is only ever used by one greenlet at a time and short-lived
 greenlets (web requests) do not open one connection each. Each consume() call
-has its own connection.
+has its own connection, and publish_many() one more (broker.rabbit_batch).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pika
@@ -26,7 +26,8 @@ from broker.amqp import (
     connection_parameters,
     declare_topology,
 )
-from broker.base import BrokerError, Handler, PublishError, Transport
+from broker.base import BrokerError, Handler, Outgoing, PublishError, Transport
+from broker.rabbit_batch import BatchPublisher
 from broker.rabbit_consumer import ConsumerSession
 from broker.topology import Topology
 
@@ -69,6 +70,7 @@ class RabbitTransport(Transport):
         self.topology = topology or Topology()
         self._params = connection_parameters(url)
         self._idle: list[_Publisher] = []
+        self._batches = BatchPublisher(self._params, self.topology.exchanges)
 
     def declare(self) -> None:
         with self._admin_channel() as channel:
@@ -96,14 +98,29 @@ class RabbitTransport(Transport):
             raise
         self._checkin(publisher)
 
+    def publish_many(self, items: Sequence[Outgoing]) -> list[bool]:
+        """Pipelined on one connection with asynchronous confirms (see broker.rabbit_batch).
+
+        An exchange outside the topology is refused without asking the broker.
+        """
+        return self._batches.publish_many(items)
+
     def consume(
-        self, queue: str, handler: Handler, *, prefetch: int = 10, stop: Event | None = None
+        self,
+        queue: str,
+        handler: Handler,
+        *,
+        prefetch: int = 10,
+        concurrency: int = 1,
+        stop: Event | None = None,
     ) -> None:
-        self._check_queue(queue)
+        self._check_consumer(queue, concurrency)
         stop = stop or Event()
         delay = 0.0
         while not stop.is_set():
-            session = ConsumerSession(self._params, self.topology, queue, handler, prefetch, stop)
+            session = ConsumerSession(
+                self._params, self.topology, queue, handler, prefetch, concurrency, stop
+            )
             try:
                 session.run()
             except CONNECTION_ERRORS as exc:
@@ -123,7 +140,7 @@ class RabbitTransport(Transport):
     def delete_all(self) -> None:
         """Delete this topology's queues and exchanges (test cleanup)."""
         with self._admin_channel() as channel:
-            for queue in self.topology.queues:
+            for queue in (*self.topology.queues, *(q.name for q in self.topology.retry_queues)):
                 channel.queue_delete(queue)
             for exchange in self.topology.exchanges:
                 channel.exchange_delete(exchange)
@@ -131,6 +148,7 @@ class RabbitTransport(Transport):
     def close(self) -> None:
         while self._idle:
             self._idle.pop().close()
+        self._batches.close()
 
     def _checkout(self) -> _Publisher:
         while self._idle:

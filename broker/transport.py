@@ -7,7 +7,7 @@ RabbitMQ.
 
 from __future__ import annotations
 
-from broker.base import BrokerError, Drop, Handler, PublishError, Transport
+from broker.base import BrokerError, Drop, Handler, Outgoing, PublishError, Transport
 from broker.embedded import EmbeddedTransport
 from broker.rabbit import RabbitTransport
 from broker.topology import Topology
@@ -17,6 +17,7 @@ __all__ = [
     "Drop",
     "EmbeddedTransport",
     "Handler",
+    "Outgoing",
     "PublishError",
     "RabbitTransport",
     "Topology",
