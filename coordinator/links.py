@@ -36,5 +36,3 @@ class LinkSigner:
         if not value.isdigit():
             raise LinkError("This answer link is not valid.")
         return int(value)
-
-

@@ -6,6 +6,8 @@ monkey.patch_all()
 
 import os
 import socket
+import uuid
+from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
@@ -36,10 +38,31 @@ def need_service(name: str, url: str, port: int) -> None:
     pytest.skip(f"{message}; start it to run this test")
 
 
+_TOPOLOGIES: list = []
+
+
+def fresh_topology(**options):  # type: ignore[no-untyped-def]
+    """A topology with a unique name prefix; whatever it declared on RabbitMQ is
+    deleted at the end of the session, even after a failed or interrupted test
+    (hundreds of leftover quorum queues slow the broker to a halt)."""
+    from broker.topology import Topology
+
+    topology = Topology(prefix=f"t{uuid.uuid4().hex[:8]}.", **options)
+    _TOPOLOGIES.append(topology)
+    return topology
+
+
 @pytest.fixture(scope="session")
-def amqp_url() -> str:
+def amqp_url() -> Iterator[str]:
     need_service("RabbitMQ", AMQP_URL, 5672)
-    return AMQP_URL
+    yield AMQP_URL
+    from broker.rabbit import RabbitTransport
+
+    for topology in _TOPOLOGIES:
+        try:
+            RabbitTransport(AMQP_URL, topology).delete_all()
+        except Exception as exc:  # noqa: BLE001 - cleanup: report and go on
+            print(f"could not delete test topology {topology.prefix}: {exc}")
 
 
 def free_port() -> int:
@@ -51,8 +74,6 @@ def free_port() -> int:
 # --- databases: every database test runs on SQLite and on PostgreSQL --------
 
 import re
-import uuid
-from collections.abc import Iterator
 
 import psycopg
 from sqlalchemy.engine import make_url

@@ -8,7 +8,6 @@ ones run on RabbitMQ, where retries are TTL queues.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -28,7 +27,7 @@ from broker.transport import (
 from notifier.channels import Channel, SendError, Sent, build_channels
 from notifier.config import NotifierSettings
 from notifier.worker import Worker
-from tests.conftest import free_port
+from tests.conftest import free_port, fresh_topology
 from tests.helpers.simulator import Simulator, start_simulator
 
 FAST_RETRIES = (0.05, 0.1)
@@ -289,7 +288,7 @@ def sim_settings(sim: Simulator, **kw) -> NotifierSettings:
 
 @pytest.fixture
 def rabbit_rig(amqp_url: str) -> Iterator[Rig]:
-    topology = Topology(f"t{uuid.uuid4().hex[:8]}.", retry_delays=FAST_RETRIES)
+    topology = fresh_topology(retry_delays=FAST_RETRIES)
     transport = RabbitTransport(amqp_url, topology)
     rig = make_rig(transport)
     yield rig
@@ -364,7 +363,7 @@ def throttled_sim() -> Iterator[Simulator]:
 @pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
 def slow_retry_rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
     """A rig on either transport whose retries wait long enough for Twilio's bucket to refill."""
-    topology = Topology(f"t{uuid.uuid4().hex[:8]}.", retry_delays=(0.3, 0.6))
+    topology = fresh_topology(retry_delays=(0.3, 0.6))
     if request.param == "embedded":
         transport: Transport = EmbeddedTransport(topology)
     else:

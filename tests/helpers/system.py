@@ -7,7 +7,6 @@ it, around a provider simulator subprocess.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
 
 import gevent
@@ -27,7 +26,7 @@ from coordinator.seed import seed_demo
 from notifier.channels import CHANNELS, build_channels
 from notifier.config import NotifierSettings
 from notifier.worker import Worker
-from tests.conftest import DEMO_PASSWORD, TWILIO_TOKEN, free_port, make_settings
+from tests.conftest import DEMO_PASSWORD, TWILIO_TOKEN, free_port, fresh_topology, make_settings
 from tests.helpers.simulator import Simulator, start_simulator
 
 
@@ -104,8 +103,7 @@ def start_system(db_url: str, amqp_url: str | None) -> System:
         app = create_app(make_settings(db_url, public_url=url), TESTING=False)
         t: Tocsin = app.extensions["tocsin"]
         seed_demo(t.db, DEMO_PASSWORD)
-        prefix = f"t{uuid.uuid4().hex[:8]}." if amqp_url else ""
-        transport = make_transport(amqp_url, Topology(prefix))
+        transport = make_transport(amqp_url, fresh_topology() if amqp_url else Topology())
         transport.declare()
     except BaseException:
         sim.stop()  # never leave a simulator process behind a failed start
