@@ -51,6 +51,8 @@ def cli() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # pika logs every refused connection with a stack trace; broker/ logs one line itself.
     logging.getLogger("pika").setLevel(logging.CRITICAL)
+    # One line per notification sent is noise at INFO; failures still log.
+    logging.getLogger("apprise").setLevel(logging.WARNING)
 
 
 @cli.command()

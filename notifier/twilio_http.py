@@ -9,8 +9,10 @@ code that talks to Twilio.
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit, urlunsplit
 
+from requests.adapters import HTTPAdapter
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -63,13 +65,21 @@ class SimulatorHttpClient(TwilioHttpClient):
         )
 
 
-def twilio_client(account_sid: str, auth_token: str, api_url: str | None) -> Client:
+def twilio_client(
+    account_sid: str, auth_token: str, api_url: str | None, *, connections: int = 256
+) -> Client:
     """A twilio Client for the simulator at `api_url`, or for Twilio itself when it is None.
 
     TWILIO_EDGE / TWILIO_REGION from the environment still apply; they only
     change the *.twilio.com host name, which the simulator client rewrites anyway.
+    `connections` keep-alive connections are pooled: requests' default of 10
+    makes every request beyond the tenth in flight open a new TCP connection.
     """
     http_client = (
         SimulatorHttpClient(api_url) if api_url else TwilioHttpClient(timeout=TIMEOUT_SECONDS)
     )
+    http_client.logger.setLevel(logging.WARNING)  # it logs every request and response at INFO
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=connections)
+    for scheme in ("http://", "https://"):
+        http_client.session.mount(scheme, adapter)
     return Client(account_sid, auth_token, http_client=http_client)
