@@ -347,7 +347,7 @@ def main(
                   f"p99 {result.p99_ms:,.0f} ms")  # fmt: skip
         ceilings = [ceiling(fanout.sim_url, expected // 2, 200) for _ in range(runs)]
         apprise_rates = [
-            apprise_reference(fanout.sim_url, min(expected // 2, 2000)) for _ in range(runs)
+            apprise_reference(fanout.sim_url, min(expected // 2, 500)) for _ in range(runs)
         ]
         last = results[-1]
         print("  process CPU s and peak MiB over all runs:")
