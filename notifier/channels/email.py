@@ -7,6 +7,7 @@ from urllib.parse import quote
 import apprise
 
 from broker.messages import NotifyMessage
+from notifier.channels.apprise_pool import size_pools
 from notifier.channels.apprise_results import describe
 from notifier.channels.base import Channel, SendError, Sent
 from notifier.config import NotifierSettings
@@ -18,6 +19,8 @@ class EmailChannel(Channel):
     def __init__(self, settings: NotifierSettings) -> None:
         self.base_url = settings.email_url
         self.asset = apprise.AppriseAsset(async_mode=False)
+        # email and push share apprise's pools: room for both at full concurrency
+        size_pools(settings.email_concurrency + settings.push_concurrency)
 
     def render(self, msg: NotifyMessage) -> str:
         """Plain text: the message, the details, then the answer link on a line of its own."""

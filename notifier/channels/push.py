@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 import apprise
 
 from broker.messages import NotifyMessage
+from notifier.channels.apprise_pool import size_pools
 from notifier.channels.apprise_results import describe
 from notifier.channels.base import Channel, SendError, Sent
 from notifier.config import NotifierSettings
@@ -34,6 +35,8 @@ class PushChannel(Channel):
 
     def __init__(self, settings: NotifierSettings) -> None:
         self.asset = apprise.AppriseAsset(async_mode=False)
+        # email and push share apprise's pools: room for both at full concurrency
+        size_pools(settings.email_concurrency + settings.push_concurrency)
 
     def send(self, msg: NotifyMessage) -> Sent:
         notifier = apprise.Apprise(asset=self.asset)
