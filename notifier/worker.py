@@ -22,6 +22,7 @@ from broker.messages import DeadLetter, MessageError, NotifyMessage, ResultEvent
 from broker.transport import Drop, Transport
 from notifier.channels import Channel, SendError, Sent
 from notifier.config import NotifierSettings
+from notifier.events import EventPublisher
 from notifier.pacing import Pacer
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Worker:
         self.transport = transport
         self.channels = channels
         self.settings = settings or NotifierSettings()
+        self.events = EventPublisher(transport)
         # One pacer per channel (one sender each), shared by all its handler greenlets.
         self.pacers = {name: Pacer(*self.settings.limits(name)) for name in channels}
 
@@ -95,7 +97,7 @@ class Worker:
         error: str | None = None,
         segments: int | None = None,
     ) -> None:
-        self.transport.publish_event(
+        self.events.publish(
             ResultEvent(
                 notification_id=msg.notification_id,
                 incident_id=msg.incident_id,
