@@ -113,10 +113,7 @@ def worker(channels: str) -> None:
         built = build_channels(names, settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        transport = make_transport(amqp_url, Topology(env_str("TOCSIN_AMQP_PREFIX")))
-    except ValueError as exc:
-        raise ConfigError(f"TOCSIN_AMQP_URL: {exc}") from None
+    transport = _make_transport(amqp_url, env_str("TOCSIN_AMQP_PREFIX"))
     Worker(transport, built, settings).run(_stop_on_signals())
 
 
@@ -185,11 +182,16 @@ def main() -> None:
         sys.exit(2)
 
 
-def _transport(settings: Settings) -> Transport:
+def _make_transport(amqp_url: str | None, prefix: str) -> Transport:
     try:
-        transport = make_transport(settings.amqp_url or None, Topology(settings.amqp_prefix))
+        return make_transport(amqp_url or None, Topology(prefix))
     except ValueError as exc:
         raise ConfigError(f"TOCSIN_AMQP_URL: {exc}") from None
+
+
+def _transport(settings: Settings) -> Transport:
+    """The hub's transport, declared."""
+    transport = _make_transport(settings.amqp_url, settings.amqp_prefix)
     transport.declare()
     return transport
 

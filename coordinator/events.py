@@ -56,10 +56,12 @@ def update_status(
             changed = advance(n, status, provider_id=provider_id, error=error)
             n.attempts = max(n.attempts, attempt or 0)
             n.segments = segments or n.segments
-        nxt = fall_back(session, n, t.links) if changed and n.status in FAILED else None
+        if not changed:  # late or repeated: nothing to write, nothing to show
+            return False
+        nxt = fall_back(session, n, t.links) if n.status in FAILED else None
         incident_id = n.alert.incident_id
-    _announce(t, incident_id, n, nxt if changed else None, changed)
-    return changed
+    _announce(t, incident_id, n, nxt)
+    return True
 
 
 def record_dead_letter(t: Tocsin, letter: DeadLetter) -> None:
@@ -81,20 +83,19 @@ def record_dead_letter(t: Tocsin, letter: DeadLetter) -> None:
         error = f"gave up after {letter.attempts} attempts: {letter.error}"
         changed = advance(n, "failed", provider_id=None, error=error)
         n.attempts = max(n.attempts, letter.attempts)
-        nxt = fall_back(session, n, t.links) if changed else None
         audit.record(
             session, "system:notifier", "notification.dead_lettered", n.alert.incident_id,
             notification_id=n.id, attempts=letter.attempts, error=letter.error,
         )  # fmt: skip
+        if not changed:
+            return  # already failed: the dead letter is kept, nothing else moves
+        nxt = fall_back(session, n, t.links)
         incident_id = n.alert.incident_id
-    _announce(t, incident_id, n, nxt, changed)
+    _announce(t, incident_id, n, nxt)
 
 
-def _announce(
-    t: Tocsin, incident_id: int, n: Notification, nxt: Notification | None, changed: bool
-) -> None:
-    if changed:
-        live.notification_changed(incident_id, n)
+def _announce(t: Tocsin, incident_id: int, n: Notification, nxt: Notification | None) -> None:
+    live.notification_changed(incident_id, n)
     if nxt is not None:
         live.notification_added(incident_id, nxt)
         t.outbox_written.set()

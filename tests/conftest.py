@@ -12,6 +12,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+from broker.rabbit import RabbitTransport
+from broker.topology import Topology
+
 AMQP_URL = os.environ.get("TOCSIN_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 PG_URL = os.environ.get(
     "TOCSIN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -38,16 +41,14 @@ def need_service(name: str, url: str, port: int) -> None:
     pytest.skip(f"{message}; start it to run this test")
 
 
-_TOPOLOGIES: list = []
+_TOPOLOGIES: list[Topology] = []
 
 
-def fresh_topology(**options):  # type: ignore[no-untyped-def]
+def fresh_topology(**options: object) -> Topology:
     """A topology with a unique name prefix; whatever it declared on RabbitMQ is
     deleted at the end of the session, even after a failed or interrupted test
     (hundreds of leftover quorum queues slow the broker to a halt)."""
-    from broker.topology import Topology
-
-    topology = Topology(prefix=f"t{uuid.uuid4().hex[:8]}.", **options)
+    topology = Topology(prefix=f"t{uuid.uuid4().hex[:8]}.", **options)  # type: ignore[arg-type]
     _TOPOLOGIES.append(topology)
     return topology
 
@@ -56,8 +57,6 @@ def fresh_topology(**options):  # type: ignore[no-untyped-def]
 def amqp_url() -> Iterator[str]:
     need_service("RabbitMQ", AMQP_URL, 5672)
     yield AMQP_URL
-    from broker.rabbit import RabbitTransport
-
     for topology in _TOPOLOGIES:
         try:
             RabbitTransport(AMQP_URL, topology).delete_all()
