@@ -1,4 +1,5 @@
-"""The hub's background loops: outbox relay and result-event consumer."""
+"""The hub's background loops: outbox relay, status writer, result-event and
+dead-letter consumers, queue monitor."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from gevent.event import Event
 from broker.embedded import EmbeddedTransport
 from broker.transport import Transport
 from coordinator.context import Tocsin
-from coordinator.events import EventConsumer
+from coordinator.events import EventConsumer, StatusWriter
 from coordinator.queues import QueueMonitor
 from coordinator.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
+
+# Result events handled at once: each waits for its batch of status reports to
+# be committed before it is acknowledged, so this bounds the batch size.
+EVENT_CONCURRENCY = 256
 
 
 def start_hub_loops(t: Tocsin, transport: Transport, stop: Event) -> list[gevent.Greenlet]:
@@ -25,9 +30,18 @@ def start_hub_loops(t: Tocsin, transport: Transport, stop: Event) -> list[gevent
             log.warning("re-sending %d notifications unconfirmed before the restart", reclaimed)
     monitor = QueueMonitor(t.db, transport)
     consumer = EventConsumer(t, on_result=monitor.note_result)
+    t.statuses = StatusWriter(t)
+    topology = transport.topology
     return [
         gevent.spawn(relay.run, stop),
+        gevent.spawn(t.statuses.run, stop),
         gevent.spawn(
-            transport.consume, transport.topology.events_queue, consumer.handle, stop=stop
+            transport.consume,
+            topology.events_queue,
+            consumer.handle,
+            concurrency=EVENT_CONCURRENCY,
+            stop=stop,
         ),
+        gevent.spawn(transport.consume, topology.dead_queue, consumer.handle_dead, stop=stop),
+        gevent.spawn(monitor.run, stop),
     ]

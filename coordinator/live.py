@@ -39,8 +39,9 @@ def response_payload(r: Response) -> dict[str, object]:
     }
 
 
-def notification_changed(incident_id: int, n: Notification) -> None:
-    socketio.emit("notification", notification_payload(n), to=room(incident_id))
+def notifications_changed(incident_id: int, payloads: list[dict[str, object]]) -> None:
+    """New statuses, as many as one batch of reports changed: one message, not one each."""
+    socketio.emit("notifications", payloads, to=room(incident_id))
 
 
 def notification_added(incident_id: int, n: Notification) -> None:

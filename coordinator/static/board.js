@@ -42,7 +42,7 @@
     });
   });
   socket.on("disconnect", function () { state.textContent = "reconnecting…"; });
-  socket.on("notification", showNotification);
+  socket.on("notifications", function (list) { list.forEach(showNotification); });
   socket.on("notification_added", addNotification);
   socket.on("response", showResponse);
   socket.on("queues", showQueues);
