@@ -94,16 +94,30 @@ class System:
         self.tocsin.db.dispose()
 
 
-def start_system(db_url: str, amqp_url: str | None) -> System:
+def start_system(
+    db_url: str,
+    amqp_url: str | None,
+    *,
+    max_attempts: int = 5,
+    retry_delays: tuple[float, ...] | None = None,
+    **sim_options: object,
+) -> System:
+    """The hub and a worker for every channel, in this process, on a free port.
+
+    `sim_options` are the provider simulator's options (see start_simulator);
+    `max_attempts` and `retry_delays` set how soon the notifier gives up.
+    """
     migrate.upgrade(db_url)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    sim = start_simulator(url, auth_token=TWILIO_TOKEN)
+    sim = start_simulator(url, auth_token=TWILIO_TOKEN, **sim_options)
     try:
         app = create_app(make_settings(db_url, public_url=url), TESTING=False)
         t: Tocsin = app.extensions["tocsin"]
         seed_demo(t.db, DEMO_PASSWORD)
-        transport = make_transport(amqp_url, fresh_topology() if amqp_url else Topology())
+        delays = {"retry_delays": retry_delays} if retry_delays else {}
+        topology = fresh_topology(**delays) if amqp_url else Topology(**delays)
+        transport = make_transport(amqp_url, topology)
         transport.declare()
     except BaseException:
         sim.stop()  # never leave a simulator process behind a failed start
@@ -113,6 +127,7 @@ def start_system(db_url: str, amqp_url: str | None) -> System:
         voice_rate=1000.0,
         email_rate=1000.0,
         push_rate=1000.0,
+        max_attempts=max_attempts,
         twilio_account_sid=sim.account_sid,
         twilio_auth_token=sim.auth_token,
         twilio_from="+15005550006",
