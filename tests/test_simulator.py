@@ -510,13 +510,20 @@ def test_it_answers_429_above_the_rate_limit(start: Callable[..., Simulator]) ->
 def test_it_adds_latency_to_rest_requests(start: Callable[..., Simulator]) -> None:
     sim = start(latency_ms_median=60)
     client = client_for(sim)
-    durations = []
+    durations, sent_at, answered_at = [], [], []
     for _ in range(20):
         started = time.perf_counter()
+        sent_at.append(time.time())
         client.messages.create(to=RESPONDER, from_=OUR_NUMBER, body="x")
+        answered_at.append(time.time())
         durations.append(time.perf_counter() - started)
 
     assert 0.03 < statistics.median(durations) < 0.3
+    # A message counts as taken when its request arrived, not after the latency.
+    taken = requests.get(f"{sim.url}/sim/accepted", timeout=5).json()["messages"]
+    waits = [answered - at for answered, at in zip(answered_at, taken, strict=True)]
+    assert all(sent <= at for sent, at in zip(sent_at, taken, strict=True))
+    assert statistics.median(waits) > 0.03
 
 
 def test_it_keeps_silent_responders_silent() -> None:

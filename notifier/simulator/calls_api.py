@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from notifier.simulator.base import API_VERSION, new_sid, rfc2822_now
 from notifier.simulator.calls import Call, requested_events
+from notifier.simulator.server import RECEIVED_AT
 from notifier.simulator.store import utc_now_iso
 from notifier.simulator.twilio_api import E164, authenticate, simulator, twilio_error
 
@@ -140,7 +141,7 @@ def create_call(account_sid: str) -> tuple[Response, int]:
         "created_at": utc_now_iso(),
     }
     sim = simulator()
-    sim.store.add_resource("calls", record, resource)
+    sim.store.add_resource("calls", record, resource, at=request.environ.get(RECEIVED_AT))
     sim.voice.call_accepted(call)
     return jsonify(resource), 201
 

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from notifier.simulator import ntfy
 from notifier.simulator.core import Simulator
+from notifier.simulator.server import RECEIVED_AT
 from notifier.simulator.store import utc_now_iso
 
 bp = Blueprint("push", __name__)
@@ -40,7 +41,7 @@ def headers_of_interest(names: tuple[str, ...]) -> dict[str, str]:
 def keep(service: str, target: str, **fields: Any) -> dict[str, Any]:
     record = {"id": next(_ids), "service": service, "target": target, **fields}
     record["received_at"] = utc_now_iso()
-    simulator().store.add("pushes", record)
+    simulator().store.add("pushes", record, at=request.environ.get(RECEIVED_AT))
     return record
 
 

@@ -19,6 +19,7 @@ import io
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -32,6 +33,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 IDLE_SECONDS = 75.0
 SKIPPED_HEADERS = ("connection", "content-length", "transfer-encoding", "keep-alive")
 Reply = tuple[str, list[tuple[str, str]], bytes]
+RECEIVED_AT = "tocsin.received_at"  # environ key: epoch seconds the request arrived
 
 
 class HttpServer:
@@ -121,6 +123,9 @@ class HttpServer:
         if length and environ.get("HTTP_EXPECT", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         environ["wsgi.input"] = io.BytesIO(await reader.readexactly(length))
+        # When the request reached the provider, before the simulated latency:
+        # what benchmarks count as "handed to the provider".
+        environ[RECEIVED_AT] = time.time()
         seconds = self.delay(environ)
         if seconds > 0:
             await asyncio.sleep(seconds)

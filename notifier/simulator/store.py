@@ -33,10 +33,11 @@ class Store:
         self._resources: dict[str, dict[str, Any]] = {}
         self._records: dict[str, dict[str, Any]] = {}
 
-    def add(self, kind: Kind, item: dict[str, Any]) -> None:
+    def add(self, kind: Kind, item: dict[str, Any], at: float | None = None) -> None:
+        """Keep item; `at` is when its request arrived (default: now)."""
         with self._lock:
             self._lists[kind].append(item)
-            self._accepted[kind].append(time.time())
+            self._accepted[kind].append(at or time.time())
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -59,10 +60,12 @@ class Store:
             self._resources.clear()
             self._records.clear()
 
-    def add_resource(self, kind: Kind, record: dict[str, Any], resource: dict[str, Any]) -> None:
+    def add_resource(
+        self, kind: Kind, record: dict[str, Any], resource: dict[str, Any], at: float | None = None
+    ) -> None:
         with self._lock:
             self._lists[kind].append(record)
-            self._accepted[kind].append(time.time())
+            self._accepted[kind].append(at or time.time())
             self._records[resource["sid"]] = record
             self._resources[resource["sid"]] = resource
 

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from notifier.simulator.base import API_VERSION, new_sid, rfc2822_now
 from notifier.simulator.core import Simulator
+from notifier.simulator.server import RECEIVED_AT
 from notifier.simulator.store import utc_now_iso
 
 bp = Blueprint("twilio", __name__, url_prefix=f"/{API_VERSION}/Accounts/<account_sid>")
@@ -153,7 +154,7 @@ def create_message(account_sid: str) -> tuple[Response, int]:
         "validity_period": int(validity) if validity and validity.isdigit() else None,
         "created_at": utc_now_iso(),
     }
-    sim.store.add_resource("messages", record, resource)
+    sim.store.add_resource("messages", record, resource, at=request.environ.get(RECEIVED_AT))
     sim.message_accepted(dict(resource), record["status_callback"])
     return jsonify(resource), 201
 
