@@ -27,6 +27,12 @@ ROLES = ("admin", "commander", "dispatcher", "coordinator", "observer")
 INCIDENT_KINDS = ("fire", "chemical", "flood", "collision", "mass_casualty", "storm", "other")
 SEVERITIES = ("minor", "moderate", "major", "critical")
 ANSWERS = ("acknowledged", "en_route", "on_scene", "unavailable")
+# Answers that count towards a quorum and stop escalation for the responder.
+AVAILABLE_ANSWERS = ("acknowledged", "en_route", "on_scene")
+INCIDENT_STATUSES = ("open", "stood_down", "closed")
+# An alert is the first call-out or a later one (escalation); an update or a
+# stand-down is a follow-up to the people already alerted.
+ALERT_KINDS = ("alert", "update", "stand_down")
 ANSWER_LABELS = {
     "acknowledged": "Acknowledged",
     "en_route": "En route",
@@ -34,7 +40,16 @@ ANSWER_LABELS = {
     "unavailable": "Unavailable",
 }
 # Notification statuses move forward only: a late "sent" never overwrites "delivered".
-STATUS_RANK = {"pending": 0, "queued": 1, "sent": 2, "delivered": 3, "failed": 3, "undelivered": 3}
+# "cancelled": never handed to the notifier because the responder answered first.
+STATUS_RANK = {
+    "pending": 0,
+    "queued": 1,
+    "sent": 2,
+    "delivered": 3,
+    "failed": 3,
+    "undelivered": 3,
+    "cancelled": 3,
+}
 FAILED = ("failed", "undelivered")
 CHANNEL_LABELS = {"sms": "SMS", "voice": "Voice call", "email": "Email", "push": "Push"}
 
@@ -69,7 +84,13 @@ class Team(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
+    # Who an escalation step with target "backup" alerts when this team is silent.
+    backup_team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
     agency: Mapped[Agency] = relationship(back_populates="teams")
+    backup_team: Mapped[Team | None] = relationship(
+        remote_side="Team.id",
+        post_update=True,  # teams may back each other up
+    )
     __table_args__ = (UniqueConstraint("agency_id", "name"),)
 
 
@@ -109,6 +130,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    agency: Mapped[Agency | None] = relationship()
 
     # flask-login's user protocol
     is_authenticated = True
@@ -131,10 +153,12 @@ class Incident(Base):
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     radius_m: Mapped[float | None] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default="open")  # INCIDENT_STATUSES
     mode: Mapped[str] = mapped_column(String(10), default="live")  # live or drill
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stood_down_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
     alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.id")
 
 
@@ -150,6 +174,14 @@ class Alert(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), index=True)
     message: Mapped[str] = mapped_column(Text)
     channels: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    kind: Mapped[str] = mapped_column(String(20), default="alert", server_default="alert")
+    # Who was targeted (see services/targeting.py): agencies, team ids, skills,
+    # on-duty only, radius in metres around the incident.
+    targeting: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    # Responders needed, by skill ("any" counts everyone): {"firefighter": 4, "paramedic": 1}.
+    quorum: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    quorum_deadline_at: Mapped[datetime | None]
+    quorum_met_at: Mapped[datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     incident: Mapped[Incident] = relationship(back_populates="alerts")
@@ -171,6 +203,8 @@ class Notification(Base):
     segments: Mapped[int | None] = mapped_column(Integer)
     # The notification this one replaces after a failure (fallback) or replay.
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("notification.id"))
+    # The escalation step that sent it (None: the alert itself or a fallback).
+    step: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     alert: Mapped[Alert] = relationship(back_populates="notifications")
@@ -233,10 +267,13 @@ class DeadLetter(Base):
 
 
 class EscalationPolicy(Base):
+    """Timed steps an agency's alerts follow for responders who stay silent."""
+
     __tablename__ = "escalation_policy"
     id: Mapped[int] = mapped_column(primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     steps: Mapped[list[EscalationStep]] = relationship(
         order_by="EscalationStep.position", cascade="all, delete-orphan"
     )
@@ -252,16 +289,56 @@ class EscalationStep(Base):
     target: Mapped[str] = mapped_column(String(40), default="same")  # same, backup, agency:<slug>
 
 
+class AlertEscalation(Base):
+    """Where one alert stands in one agency's policy: durable, so a restart of
+    every process loses no step and runs none twice."""
+
+    __tablename__ = "alert_escalation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id"), index=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"))
+    policy_id: Mapped[int] = mapped_column(ForeignKey("escalation_policy.id"))
+    next_position: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime | None] = mapped_column(index=True)  # None: finished or stopped
+    last_run_at: Mapped[datetime | None]
+    alert: Mapped[Alert] = relationship()
+    policy: Mapped[EscalationPolicy] = relationship()
+    __table_args__ = (UniqueConstraint("alert_id", "agency_id"),)
+
+
 class Template(Base):
+    """A message per incident kind with placeholders such as {title} and {location}."""
+
     __tablename__ = "message_template"
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(30))
     name: Mapped[str] = mapped_column(String(120))
     body: Mapped[str] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("kind", "name"),)
+
+
+class ApiToken(Base):
+    """A computer-aided dispatch system's key to one agency; only its hash is kept."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    prefix: Mapped[str] = mapped_column(String(12))  # shown in lists, never enough to use
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    agency: Mapped[Agency] = relationship()
 
 
 class AuditEvent(Base):
-    """Append-only record of what a person or the system did."""
+    """Append-only record of what a person or the system did.
+
+    Each row carries the hash of the previous one (services/audit.py), so an
+    edited or deleted row breaks the chain that `tocsin audit verify` checks.
+    """
 
     __tablename__ = "audit_event"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -272,3 +349,5 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(60))
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"), index=True)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True)

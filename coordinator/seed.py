@@ -34,11 +34,18 @@ FIRST = [
     "Noor",
 ]
 LAST = ["Hart", "Okafor", "Nowak", "Evans", "Patel", "Lindqvist", "Moreau", "Byrne", "Sato"]
+# Skills by agency, plus the team's own speciality.
+SKILLS = {"police": ["first_aid"], "fire": ["firefighter"], "ambulance": ["paramedic"]}
+TEAM_SKILLS = {"Hazmat": ["hazmat"]}
+# Who an escalation step "backup" alerts when a team stays silent.
+BACKUPS = {"Response A": "Response B", "Response B": "Response A", "Blue Watch": "Hazmat"}
 USERS = [
     ("admin", "admin", None),
     ("commander", "commander", None),
     ("dispatcher", "dispatcher", None),
     ("observer", "observer", None),
+    ("fire-coordinator", "coordinator", "fire"),
+    ("police-coordinator", "coordinator", "police"),
 ]
 PER_TEAM = 3
 
@@ -62,11 +69,13 @@ def seed_demo(db: Database, password: str) -> bool:
         if session.scalar(select(Agency.id).where(Agency.slug == "police")) is not None:
             return False
         number = 0
+        agencies: dict[str, Agency] = {}
+        teams_by_name: dict[str, Team] = {}
         for slug, (name, teams) in AGENCIES.items():
-            agency = Agency(slug=slug, name=name)
+            agency = agencies[slug] = Agency(slug=slug, name=name)
             session.add(agency)
             for team_name in teams:
-                team = Team(agency=agency, name=team_name)
+                team = teams_by_name[team_name] = Team(agency=agency, name=team_name)
                 for _ in range(PER_TEAM):
                     number += 1
                     person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
@@ -76,7 +85,7 @@ def seed_demo(db: Database, password: str) -> bool:
                             agency=agency,
                             team=team,
                             name=person,
-                            skills=["hazmat"] if team_name == "Hazmat" else [],
+                            skills=SKILLS.get(slug, []) + TEAM_SKILLS.get(team_name, []),
                             lat=CITY[0] + rng.uniform(-0.03, 0.03),
                             lon=CITY[1] + rng.uniform(-0.05, 0.05),
                             contact_points=_contact_points(
@@ -84,14 +93,16 @@ def seed_demo(db: Database, password: str) -> bool:
                             ),
                         )
                     )
+        for team_name, backup in BACKUPS.items():
+            teams_by_name[team_name].backup_team = teams_by_name[backup]
         password_hash = generate_password_hash(password)  # one slow hash for all demo users
-        for username, role, agency_id in USERS:
+        for username, role, agency_slug in USERS:
             session.add(
                 User(
                     username=username,
                     password_hash=password_hash,
                     role=role,
-                    agency_id=agency_id,
+                    agency=agencies[agency_slug] if agency_slug else None,
                 )
             )
         audit.record(session, "system:seed", "demo.seeded", responders=number)

@@ -7,8 +7,10 @@ broker outage never loses an alert.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -19,21 +21,23 @@ from coordinator.links import LinkSigner
 from coordinator.models import (
     INCIDENT_KINDS,
     SEVERITIES,
-    Agency,
     Alert,
     ContactPoint,
     Incident,
     Notification,
     Outbox,
-    Responder,
     Response,
     User,
+    utcnow,
 )
 from coordinator.services import audit
+from coordinator.services.targeting import Recipient, Targeting, channels_for, select_recipients
 
 # Sent at once unless the commander picks otherwise; voice is the fallback.
 DEFAULT_CHANNELS = ("sms", "push", "email")
 MAX_MESSAGE = 1000
+MAX_QUORUM_MINUTES = 24 * 60
+QUORUM_PART = re.compile(r"^\s*([a-z][a-z0-9_ -]{0,39}?)\s*[:=x]\s*(\d{1,4})\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -47,14 +51,41 @@ class IncidentForm:
     agency_slugs: list[str]
     mode: str = "live"
     channels: list[str] = field(default_factory=lambda: list(DEFAULT_CHANNELS))
+    team_ids: list[str] = field(default_factory=list)
+    skills: list[str] = field(default_factory=list)
+    on_duty_only: bool = True
+    radius_m: str = ""
+    quorum: str = ""  # "firefighter: 4, paramedic: 1"
+    quorum_minutes: str = ""  # the next escalation step runs if the quorum is not met by then
+
+    def targeting(self) -> Targeting:
+        return Targeting.parse(
+            self.agency_slugs, self.team_ids, self.skills, self.on_duty_only, self.radius_m or None
+        )
+
+
+def parse_quorum(raw: str) -> dict[str, int]:
+    """ "firefighter: 4, paramedic: 1" -> {"firefighter": 4, "paramedic": 1}; "any: 6" counts
+    everyone. Raises ValidationError for anything else."""
+    quorum: dict[str, int] = {}
+    for part in filter(str.strip, raw.replace(";", ",").split(",")):
+        match = QUORUM_PART.match(part)
+        if not match or int(match.group(2)) < 1:
+            example = "e.g. firefighter: 4"
+            raise ValidationError(
+                {"quorum": f"Write the quorum as skill: number, {example} (not {part.strip()!r})."}
+            )
+        skill = match.group(1).strip().lower().replace(" ", "_")
+        quorum[skill] = quorum.get(skill, 0) + int(match.group(2))
+    return quorum
 
 
 def declare_incident(
     session: Session, form: IncidentForm, user: User, links: LinkSigner
 ) -> Incident:
     """Validate, then create the incident and its first alert in the caller's transaction."""
-    lat, lon = _validate(form)
-    agencies = _agencies(session, form.agency_slugs)
+    lat, lon, targeting, quorum, minutes = _validate(form)
+    targeting.check(session)
     incident = Incident(
         title=form.title.strip(),
         kind=form.kind,
@@ -62,12 +93,16 @@ def declare_incident(
         lat=lat,
         lon=lon,
         mode=form.mode,
+        radius_m=targeting.radius_m,
         created_by_id=user.id,
     )
     session.add(incident)
     session.flush()
     audit.record(session, f"user:{user.username}", "incident.declared", incident.id)
-    send_alert(session, incident, form.message.strip(), agencies, form.channels, user, links)
+    send_alert(
+        session, incident, form.message.strip(), targeting, form.channels, user, links,
+        quorum=quorum, quorum_minutes=minutes,
+    )  # fmt: skip
     return incident
 
 
@@ -75,76 +110,86 @@ def send_alert(
     session: Session,
     incident: Incident,
     message: str,
-    agencies: list[Agency],
+    targeting: Targeting,
     channels: Sequence[str],
-    user: User,
+    user: User | None,
     links: LinkSigner,
+    *,
+    kind: str = "alert",
+    quorum: dict[str, int] | None = None,
+    quorum_minutes: int | None = None,
+    actor: str | None = None,
 ) -> Alert:
     """Write the alert, its notifications and their outbox rows.
 
     Thousands of recipients are normal, so rows go in as bulk inserts (one
     statement per table), not one ORM object at a time.
     """
+    agencies = targeting.check(session)
     alert = Alert(
         incident=incident,
         message=message,
         channels=list(channels),
-        created_by_id=user.id,
+        kind=kind,
+        targeting=targeting.to_json(),
+        quorum=dict(quorum or {}),
+        quorum_deadline_at=(
+            utcnow() + timedelta(minutes=quorum_minutes) if quorum and quorum_minutes else None
+        ),
+        created_by_id=user.id if user else None,
         agencies=agencies,
     )
     session.add(alert)
     session.flush()
-    rows = [
-        {"alert_id": alert.id, "responder_id": responder_id, "channel": channel,
-         "address": address, "status": "queued"}
-        for responder_id, points in _recipients(session, agencies)
-        for channel, address in _points(points, channels)
-    ]  # fmt: skip
-    if rows:
-        ids = session.scalars(
-            insert(Notification).returning(Notification.id, sort_by_parameter_order=True), rows
-        ).all()
-        session.execute(
-            insert(Outbox),
-            [
-                _outbox_row(notify_message(incident, alert, nid, row["responder_id"],
-                                           row["channel"], row["address"], links))
-                for nid, row in zip(ids, rows, strict=True)
-            ],
-        )  # fmt: skip
+    selection = select_recipients(session, targeting, incident.lat, incident.lon)
+    count = notify_recipients(session, incident, alert, selection.recipients, channels, links)
     audit.record(
         session,
-        f"user:{user.username}",
+        actor or (f"user:{user.username}" if user else "system"),
         "alert.sent",
         incident.id,
         alert_id=alert.id,
-        agencies=[a.slug for a in agencies],
+        kind=kind,
+        targeting=targeting.to_json(),
         channels=list(channels),
-        notifications=len(rows),
+        quorum=alert.quorum,
+        notifications=count,
     )
     return alert
 
 
-def _recipients(
-    session: Session, agencies: list[Agency]
-) -> list[tuple[int, list[tuple[str, str]]]]:
-    """On-duty responders of these agencies with their contact points in order."""
-    result = session.execute(
-        select(ContactPoint.responder_id, ContactPoint.channel, ContactPoint.address)
-        .join(Responder, ContactPoint.responder_id == Responder.id)
-        .where(Responder.agency_id.in_([a.id for a in agencies]), Responder.on_duty.is_(True))
-        .order_by(ContactPoint.responder_id, ContactPoint.position, ContactPoint.id)
-    )
-    grouped: dict[int, list[tuple[str, str]]] = {}
-    for responder_id, channel, address in result:
-        grouped.setdefault(responder_id, []).append((channel, address))
-    return list(grouped.items())
-
-
-def _points(points: list[tuple[str, str]], channels: Sequence[str]) -> list[tuple[str, str]]:
-    """The contact points on the chosen channels; nobody targeted is skipped:
-    without any of them, the responder's first contact point."""
-    return [p for p in points if p[0] in channels] or points[:1]
+def notify_recipients(
+    session: Session,
+    incident: Incident,
+    alert: Alert,
+    recipients: Sequence[Recipient],
+    channels: Sequence[str],
+    links: LinkSigner,
+    *,
+    step: int | None = None,
+) -> int:
+    """Notifications and outbox rows for these recipients on these channels (each
+    recipient's first contact point when none is on them); returns how many."""
+    rows = [
+        {"alert_id": alert.id, "responder_id": r.responder_id, "channel": channel,
+         "address": address, "status": "queued", "step": step}
+        for r in recipients
+        for channel, address in channels_for(r.points, channels)
+    ]  # fmt: skip
+    if not rows:
+        return 0
+    ids = session.scalars(
+        insert(Notification).returning(Notification.id, sort_by_parameter_order=True), rows
+    ).all()
+    session.execute(
+        insert(Outbox),
+        [
+            _outbox_row(notify_message(incident, alert, nid, row["responder_id"],
+                                       row["channel"], row["address"], links))
+            for nid, row in zip(ids, rows, strict=True)
+        ],
+    )  # fmt: skip
+    return len(rows)
 
 
 def _outbox_row(msg: NotifyMessage) -> dict[str, object]:
@@ -260,8 +305,26 @@ def details(incident: Incident) -> str:
     return "\n".join(lines)
 
 
-def _validate(form: IncidentForm) -> tuple[float, float]:
+def _validate(form: IncidentForm) -> tuple[float, float, Targeting, dict[str, int], int | None]:
     errors: dict[str, str] = {}
+    targeting: Targeting | None = None
+    try:
+        targeting = form.targeting()
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    quorum: dict[str, int] = {}
+    try:
+        quorum = parse_quorum(form.quorum)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    minutes: int | None = None
+    if form.quorum_minutes.strip():
+        if not form.quorum_minutes.strip().isdigit() or not (
+            1 <= int(form.quorum_minutes) <= MAX_QUORUM_MINUTES
+        ):
+            errors["quorum_minutes"] = f"Give the quorum 1 to {MAX_QUORUM_MINUTES} minutes."
+        else:
+            minutes = int(form.quorum_minutes)
     if not form.title.strip():
         errors["title"] = "Give the incident a title."
     elif len(form.title) > 200:
@@ -278,15 +341,14 @@ def _validate(form: IncidentForm) -> tuple[float, float]:
         errors["message"] = "The message is empty: write what responders must know."
     elif len(form.message) > MAX_MESSAGE:
         errors["message"] = f"The message is longer than {MAX_MESSAGE} characters."
-    if not form.agency_slugs:
-        errors["agencies"] = "Pick at least one agency to alert."
     if not form.channels:
         errors["channels"] = "Pick at least one channel."
     elif unknown := sorted(set(form.channels) - set(CHANNELS)):
         errors["channels"] = f"Unknown channel: {', '.join(unknown)}."
     if errors:
         raise ValidationError(errors)
-    return lat, lon
+    assert targeting is not None
+    return lat, lon, targeting, quorum, minutes
 
 
 def _coordinate(raw: str, low: float, high: float, name: str, errors: dict[str, str]) -> float:
@@ -299,11 +361,3 @@ def _coordinate(raw: str, low: float, high: float, name: str, errors: dict[str, 
     if not low <= value <= high:
         errors[name] = f"{label} must be within {low}..{high}."
     return value
-
-
-def _agencies(session: Session, slugs: list[str]) -> list[Agency]:
-    agencies = session.scalars(select(Agency).where(Agency.slug.in_(slugs))).all()
-    unknown = sorted(set(slugs) - {a.slug for a in agencies})
-    if unknown:
-        raise ValidationError({"agencies": f"Unknown agency: {', '.join(unknown)}."})
-    return list(agencies)
