@@ -81,9 +81,19 @@ def parse_quorum(raw: str) -> dict[str, int]:
 
 
 def declare_incident(
-    session: Session, form: IncidentForm, user: User, links: LinkSigner
+    session: Session,
+    form: IncidentForm,
+    user: User | None,
+    links: LinkSigner,
+    *,
+    actor: str | None = None,
 ) -> Incident:
-    """Validate, then create the incident and its first alert in the caller's transaction."""
+    """Validate, then create the incident and its first alert in the caller's transaction.
+
+    `user` is the console user; a system (the REST API) passes None and names
+    itself in `actor` ("api:fire:Fire CAD") for the audit log.
+    """
+    actor = actor or (f"user:{user.username}" if user else "system")
     lat, lon, targeting, quorum, minutes = _validate(form)
     targeting.check(session)
     incident = Incident(
@@ -94,14 +104,14 @@ def declare_incident(
         lon=lon,
         mode=form.mode,
         radius_m=targeting.radius_m,
-        created_by_id=user.id,
+        created_by_id=user.id if user else None,
     )
     session.add(incident)
     session.flush()
-    audit.record(session, f"user:{user.username}", "incident.declared", incident.id)
+    audit.record(session, actor, "incident.declared", incident.id)
     send_alert(
         session, incident, form.message.strip(), targeting, form.channels, user, links,
-        quorum=quorum, quorum_minutes=minutes,
+        quorum=quorum, quorum_minutes=minutes, actor=actor,
     )  # fmt: skip
     return incident
 
