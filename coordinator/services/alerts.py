@@ -94,7 +94,7 @@ def declare_incident(
     itself in `actor` ("api:fire:Fire CAD") for the audit log.
     """
     actor = actor or (f"user:{user.username}" if user else "system")
-    lat, lon, targeting, quorum, minutes = _validate(form)
+    lat, lon, targeting, quorum, minutes = validate_incident(form)
     targeting.check(session)
     incident = Incident(
         title=form.title.strip(),
@@ -290,13 +290,18 @@ def notify_message(
         responder_id=responder_id,
         channel=channel,
         address=address,
-        subject=headline(incident),
+        subject=FOLLOW_UP_PREFIX.get(alert.kind, "") + headline(incident),
         body=alert.message,
         details=details(incident),
         ack_url=links.url_for(notification_id),
         status_url=f"{status_url}?n={notification_id}" if status_url else "",
         voice_url=f"{hooks}/voice?n={notification_id}" if channel == "voice" else "",
     )
+
+
+# A follow-up says what it is before anything else: a responder must not take
+# a stand-down for a new call-out.
+FOLLOW_UP_PREFIX = {"update": "UPDATE - ", "stand_down": "STAND DOWN - "}
 
 
 def headline(incident: Incident) -> str:
@@ -315,7 +320,10 @@ def details(incident: Incident) -> str:
     return "\n".join(lines)
 
 
-def _validate(form: IncidentForm) -> tuple[float, float, Targeting, dict[str, int], int | None]:
+def validate_incident(
+    form: IncidentForm,
+) -> tuple[float, float, Targeting, dict[str, int], int | None]:
+    """Every field of the form checked at once; raises ValidationError naming each bad one."""
     errors: dict[str, str] = {}
     targeting: Targeting | None = None
     try:
@@ -347,6 +355,8 @@ def _validate(form: IncidentForm) -> tuple[float, float, Targeting, dict[str, in
         errors["mode"] = "Mode must be live or drill."
     lat = _coordinate(form.lat, -90, 90, "lat", errors)
     lon = _coordinate(form.lon, -180, 180, "lon", errors)
+    if lat == 0.0 and lon == 0.0 and not errors.keys() & {"lat", "lon"}:
+        errors["lat"] = "0, 0 is not a place anyone responds to: give the incident's location."
     if not form.message.strip():
         errors["message"] = "The message is empty: write what responders must know."
     elif len(form.message) > MAX_MESSAGE:
