@@ -15,7 +15,7 @@ from coordinator.db import Database
 from coordinator.extensions import csrf, login_manager, socketio
 from coordinator.links import LinkSigner
 from coordinator.models import User
-from coordinator.views import auth, console, deadletters, hooks, respond
+from coordinator.views import auth, console, deadletters, hooks, message_templates, respond
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, **config: object) -> Flask:
     login_manager.login_view = "auth.login"
     socketio.init_app(app, async_mode="gevent")
 
-    for module in (auth, console, deadletters, hooks, respond):
+    for module in (auth, console, deadletters, hooks, message_templates, respond):
         app.register_blueprint(module.bp)
     csrf.exempt(hooks.bp)  # Twilio signs these requests instead
     csrf.exempt(respond.bp)  # the signed link is the credential

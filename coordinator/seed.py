@@ -11,6 +11,7 @@ from broker.env import env_int
 from coordinator.db import Database
 from coordinator.models import Agency, ContactPoint, Responder, Team, User
 from coordinator.services import audit
+from coordinator.services.message_templates import seed_demo_templates
 
 CITY = (51.4545, -2.5879)  # the demo city's centre
 AGENCIES = {
@@ -105,5 +106,6 @@ def seed_demo(db: Database, password: str) -> bool:
                     agency=agencies[agency_slug] if agency_slug else None,
                 )
             )
+        seed_demo_templates(session)
         audit.record(session, "system:seed", "demo.seeded", responders=number)
     return True

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -21,13 +30,22 @@ from coordinator.models import (
     Notification,
     Responder,
     Response,
+    Team,
 )
-from coordinator.services.alerts import DEFAULT_CHANNELS, IncidentForm, declare_incident
+from coordinator.services import incidents, message_templates
+from coordinator.services.alerts import (
+    DEFAULT_CHANNELS,
+    IncidentForm,
+    declare_incident,
+    validate_incident,
+)
+from coordinator.services.targeting import Preview, preview
 from coordinator.views.auth import roles_required
 from maps.incident_map import MapIncident, MapResponder, build_incident_map
 
 bp = Blueprint("console", __name__)
 SENDERS = ("admin", "commander", "dispatcher")
+STATUS_CHANGERS = ("admin", "commander")
 
 
 @bp.get("/")
@@ -44,45 +62,105 @@ def index():  # type: ignore[no-untyped-def]
 @bp.route("/incidents/new", methods=["GET", "POST"])
 @roles_required(*SENDERS)
 def new_incident():  # type: ignore[no-untyped-def]
+    """Declare: fill in, preview who is reached on which channel, then send.
+
+    Buttons say what a POST does: "template" puts the chosen template's text in
+    the message, "preview" shows the recipients, "send" declares. Everything
+    works without JavaScript.
+    """
     t = tocsin()
-    agencies = t.db.session.scalars(select(Agency).order_by(Agency.name)).all()
+    session = t.db.session
+    agencies = session.scalars(select(Agency).order_by(Agency.name)).all()
+    teams = session.scalars(select(Team).order_by(Team.agency_id, Team.name)).all()
     errors: dict[str, str] = {}
-    form = request.form
+    form = request.form.copy() if request.method == "POST" else request.form
+    shown: Preview | None = None
+    action = form.get("action", "send")
     if request.method == "POST":
-        data = IncidentForm(
-            title=form.get("title", ""),
-            kind=form.get("kind", ""),
-            severity=form.get("severity", ""),
-            lat=form.get("lat", ""),
-            lon=form.get("lon", ""),
-            message=form.get("message", ""),
-            agency_slugs=form.getlist("agencies"),
-            mode=form.get("mode", "live"),
-            channels=form.getlist("channels"),
-        )
+        data = _incident_form(form)
         try:
-            with t.db.write() as session:
-                incident = declare_incident(session, data, current_user, t.links)
+            if action == "template":
+                form["message"] = _template_text(form)
+            elif action == "preview":
+                shown = _preview(data)
+            else:
+                with t.db.write() as write:
+                    incident = declare_incident(write, data, current_user, t.links)
+                t.outbox_written.set()
+                return redirect(url_for("console.board", incident_id=incident.id))
         except ValidationError as exc:
             errors = exc.errors
-        else:
-            t.outbox_written.set()
-            return redirect(url_for("console.board", incident_id=incident.id))
     return render_template(
         "console/new_incident.html",
         agencies=agencies,
+        teams=teams,
         kinds=INCIDENT_KINDS,
         severities=SEVERITIES,
         channels=CHANNEL_LABELS,
         default_channels=DEFAULT_CHANNELS,
+        all_templates=_templates_by_kind(),
         form=form,
         errors=errors,
+        preview=shown,
     ), 400 if errors else 200
+
+
+def _incident_form(form) -> IncidentForm:  # type: ignore[no-untyped-def]
+    return IncidentForm(
+        title=form.get("title", ""),
+        kind=form.get("kind", ""),
+        severity=form.get("severity", ""),
+        lat=form.get("lat", ""),
+        lon=form.get("lon", ""),
+        message=form.get("message", ""),
+        agency_slugs=form.getlist("agencies"),
+        mode=form.get("mode", "live"),
+        channels=form.getlist("channels"),
+        team_ids=form.getlist("teams"),
+        skills=[s for s in form.get("skills", "").replace(";", ",").split(",") if s.strip()],
+        on_duty_only=form.get("duty", "on") != "all",
+        radius_m=form.get("radius_m", "").strip(),
+        quorum=form.get("quorum", ""),
+        quorum_minutes=form.get("quorum_minutes", ""),
+    )
+
+
+def _preview(data: IncidentForm) -> Preview:
+    """Every field is checked as for sending, so a clean preview means a clean send."""
+    lat, lon, targeting, _quorum, _minutes = validate_incident(data)
+    return preview(tocsin().db.session, targeting, lat, lon, data.channels)
+
+
+def _template_text(form) -> str:  # type: ignore[no-untyped-def]
+    raw = form.get("template", "")
+    session = tocsin().db.session
+    template = session.get(message_templates.Template, int(raw)) if raw.isdigit() else None
+    if template is None:
+        raise ValidationError({"template": "Pick a template first."})
+    return message_templates.render(template, form)
+
+
+def _first_template_text(session, kind: str, incident: Incident) -> str:  # type: ignore[no-untyped-def]
+    found = message_templates.for_kind(session, kind)
+    return message_templates.render(found[0], incident) if found else ""
+
+
+def _templates_by_kind() -> dict[str, list]:
+    grouped: dict[str, list] = {}
+    for tpl in tocsin().db.session.scalars(
+        select(message_templates.Template).order_by(message_templates.Template.name)
+    ):
+        grouped.setdefault(tpl.kind, []).append(tpl)
+    return grouped
 
 
 @bp.get("/incidents/<int:incident_id>")
 @login_required
 def board(incident_id: int):  # type: ignore[no-untyped-def]
+    return _board_page(incident_id)
+
+
+def _board_page(incident_id: int, errors: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     session = tocsin().db.session
     incident = _incident(incident_id)
     rows = session.execute(
@@ -114,7 +192,65 @@ def board(incident_id: int):  # type: ignore[no-untyped-def]
         responders=list(responders.values()),
         counts=counts,
         labels=ANSWER_LABELS,
+        can_send=_can_send() and incident.status != "closed",
+        can_change=current_user.role in STATUS_CHANGERS,
+        update_text=_first_template_text(session, "update", incident),
+        stand_down_text=_first_template_text(session, "stand_down", incident),
+        status_words=incidents.STATUS_WORDS,
+        errors=errors or {},
     )
+
+
+@bp.post("/incidents/<int:incident_id>/follow-up")
+@roles_required(*SENDERS)
+def follow_up(incident_id: int):  # type: ignore[no-untyped-def]
+    """An update to everyone the incident's alerts reached, where they were reached."""
+    t = tocsin()
+    kind = "update"
+    try:
+        with t.db.write() as session:
+            incident = _incident_in(session, incident_id)
+            incidents.follow_up(
+                session, incident, request.form.get("message", ""), kind, current_user, t.links
+            )
+    except ValidationError as exc:
+        return _board_error(incident_id, exc)
+    t.outbox_written.set()
+    flash("Update sent to everyone alerted.")
+    return redirect(url_for("console.board", incident_id=incident_id))
+
+
+@bp.post("/incidents/<int:incident_id>/status")
+@roles_required(*STATUS_CHANGERS)
+def change_status(incident_id: int):  # type: ignore[no-untyped-def]
+    """Stand down (with an optional message to everyone alerted), reopen or close."""
+    t = tocsin()
+    status = request.form.get("status", "")
+    try:
+        with t.db.write() as session:
+            incident = _incident_in(session, incident_id)
+            if status == "stood_down":
+                incidents.stand_down(
+                    session, incident, request.form.get("message", ""), current_user, t.links
+                )
+            else:
+                incidents.change_status(session, incident, status, current_user)
+    except ValidationError as exc:
+        return _board_error(incident_id, exc)
+    t.outbox_written.set()
+    flash(f"Incident {incidents.STATUS_WORDS.get(status, status)}.")
+    return redirect(url_for("console.board", incident_id=incident_id))
+
+
+def _incident_in(session, incident_id: int) -> Incident:  # type: ignore[no-untyped-def]
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        abort(404)
+    return incident
+
+
+def _board_error(incident_id: int, exc: ValidationError):  # type: ignore[no-untyped-def]
+    return _board_page(incident_id, exc.errors), 400
 
 
 @bp.get("/incidents/<int:incident_id>/state")
