@@ -15,7 +15,16 @@ from coordinator.db import Database
 from coordinator.extensions import csrf, login_manager, socketio
 from coordinator.links import LinkSigner
 from coordinator.models import User
-from coordinator.views import auth, console, deadletters, hooks, message_templates, respond
+from coordinator.views import (
+    auth,
+    console,
+    deadletters,
+    hooks,
+    message_templates,
+    respond,
+    rosters,
+    users,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +54,8 @@ def create_app(settings: Settings | None = None, **config: object) -> Flask:
 
     for module in (auth, console, deadletters, hooks, message_templates, respond):
         app.register_blueprint(module.bp)
+    for module in (rosters, users):
+        app.register_blueprint(module.bp)
     csrf.exempt(hooks.bp)  # Twilio signs these requests instead
     csrf.exempt(respond.bp)  # the signed link is the credential
     app.add_url_rule("/static/maps/<path:filename>", "maps_static", _maps_static)
@@ -68,4 +79,6 @@ def _maps_static(filename: str):  # type: ignore[no-untyped-def]
 def _load_user(user_id: str) -> User | None:
     if not user_id.isdigit():
         return None
-    return tocsin().db.session.get(User, int(user_id))
+    user = tocsin().db.session.get(User, int(user_id))
+    # A deactivated account's open sessions end at its next request.
+    return user if user is not None and user.active else None

@@ -10,6 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
+from coordinator import permissions
 from coordinator.context import tocsin
 from coordinator.models import User
 from coordinator.services import audit
@@ -31,6 +32,12 @@ def roles_required(*roles: str):  # type: ignore[no-untyped-def]
         return wrapped
 
     return decorate
+
+
+def permission_required(action: str):  # type: ignore[no-untyped-def]
+    """The view needs a signed-in user whose role coordinator/permissions.py allows
+    the action (403 otherwise); the view still checks the object's agency."""
+    return roles_required(*permissions.roles_for(action))
 
 
 @bp.route("/login", methods=["GET", "POST"])
