@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, render_template, send_from_directory
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import maps
-from coordinator import live  # noqa: F401  (registers the Socket.IO handlers)
+from coordinator import (
+    api,
+    live,  # noqa: F401  (registers the Socket.IO handlers)
+)
 from coordinator.config import Settings
 from coordinator.context import Tocsin, tocsin
 from coordinator.db import Database
@@ -16,6 +20,7 @@ from coordinator.extensions import csrf, login_manager, socketio
 from coordinator.links import LinkSigner
 from coordinator.models import User
 from coordinator.views import (
+    audit_log,
     auth,
     console,
     deadletters,
@@ -23,6 +28,7 @@ from coordinator.views import (
     message_templates,
     respond,
     rosters,
+    tokens,
     users,
 )
 
@@ -54,8 +60,11 @@ def create_app(settings: Settings | None = None, **config: object) -> Flask:
 
     for module in (auth, console, deadletters, hooks, message_templates, respond):
         app.register_blueprint(module.bp)
+    for module in (tokens, audit_log, api):
+        app.register_blueprint(module.bp)
     for module in (rosters, users):
         app.register_blueprint(module.bp)
+    csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
     csrf.exempt(hooks.bp)  # Twilio signs these requests instead
     csrf.exempt(respond.bp)  # the signed link is the credential
     app.add_url_rule("/static/maps/<path:filename>", "maps_static", _maps_static)
@@ -65,7 +74,9 @@ def create_app(settings: Settings | None = None, **config: object) -> Flask:
         db.remove()
 
     @app.errorhandler(404)
-    def _not_found(_e: Exception) -> tuple[str, int]:
+    def _not_found(e: HTTPException):  # type: ignore[no-untyped-def]
+        if api.wants_json():
+            return api.http_error(e)
         return render_template("error.html", title="Not found", message="No such page."), 404
 
     return app

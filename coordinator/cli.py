@@ -12,6 +12,7 @@ if sys.argv[1:2] != ["simulate"]:
 
     monkey.patch_all()
 
+import getpass
 import logging
 import os
 import signal
@@ -33,8 +34,11 @@ from coordinator.app import create_app
 from coordinator.background import start_hub_loops
 from coordinator.config import Settings
 from coordinator.db import Database
+from coordinator.errors import ValidationError
 from coordinator.extensions import socketio
 from coordinator.seed import seed_demo
+from coordinator.services import audit as audit_chain
+from coordinator.services import tokens as api_tokens
 from notifier import simulator
 from notifier.channels import CHANNELS, build_channels
 from notifier.config import NotifierSettings
@@ -172,6 +176,99 @@ def bench_fanout(
 ) -> None:
     """One alert to N responders x 2 channels through RabbitMQ, hub, worker and simulator."""
     fanout_bench.main(responders, runs, latency_ms, concurrency, cap, amqp_url)
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """The audit log's hash chain."""
+
+
+@audit_group.command("verify")
+@click.option("--progress-every", default=100_000, show_default=True, help="rows per progress line")
+def audit_verify(progress_every: int) -> None:
+    """Walk the chain in id order; exit 1 naming each edited, deleted or unhashed row."""
+    database = Database(Settings.from_env().database_url)
+    try:
+        result = audit_chain.verify(
+            database.session,
+            progress=lambda n: click.echo(f"audit: {n:,} entries checked", err=True),
+            every=max(1, progress_every),
+        )
+    finally:
+        database.dispose()
+    for problem in result.reported:
+        click.echo(f"audit: {problem}")
+    if result.intact:
+        click.echo(f"audit: {result.entries} entries, chain intact")
+        if result.head_hash:
+            click.echo(f"audit: head is row {result.head_id}, hash {result.head_hash}")
+        return
+    if result.problems > len(result.reported):
+        click.echo(f"audit: ... and {result.problems - len(result.reported)} more")
+    click.echo(f"audit: {result.entries} entries, {result.problems} problem(s): chain broken")
+    sys.exit(1)
+
+
+@cli.group("api-token")
+def api_token() -> None:
+    """REST API tokens, one agency each: shown once, stored hashed."""
+
+
+@api_token.command("create")
+@click.option("--agency", required=True, help="agency slug, e.g. fire")
+@click.option("--name", required=True, help='the system that uses it, e.g. "Fire CAD"')
+def api_token_create(agency: str, name: str) -> None:
+    """Make a token; it alone goes to stdout, this once."""
+    database = Database(Settings.from_env().database_url)
+    try:
+        with database.write() as session:
+            token, plaintext = api_tokens.create(session, agency, name, _cli_actor())
+    except ValidationError as exc:
+        raise click.ClickException(" ".join(exc.errors.values())) from None
+    finally:
+        database.dispose()
+    click.echo(f"token {token.id} for {agency} ({token.name}); it is not shown again:", err=True)
+    click.echo(plaintext)
+
+
+@api_token.command("list")
+def api_token_list() -> None:
+    """Every token: id, agency, name, prefix, made, last used, revoked."""
+    database = Database(Settings.from_env().database_url)
+    try:
+        for t in api_tokens.all_tokens(database.session):
+            used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+            state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "live"
+            click.echo(
+                f"{t.id}\t{t.agency.slug}\t{t.name}\t{api_tokens.PREFIX}{t.prefix}...\t"
+                f"made {t.created_at:%Y-%m-%d %H:%M} by {t.created_by}\tused {used}\t{state}"
+            )
+    finally:
+        database.dispose()
+
+
+@api_token.command("revoke")
+@click.argument("token_id", type=int)
+def api_token_revoke(token_id: int) -> None:
+    """Revoke a token at once: its next request gets 401."""
+    database = Database(Settings.from_env().database_url)
+    try:
+        with database.write() as session:
+            token = api_tokens.revoke(session, token_id, _cli_actor())
+            said = f"token {token.id} ({token.agency.slug}, {token.name}) revoked"
+    except ValidationError as exc:
+        raise click.ClickException(" ".join(exc.errors.values())) from None
+    finally:
+        database.dispose()
+    click.echo(said)
+
+
+def _cli_actor() -> str:
+    """The audit log's name for whoever ran the command: the operating-system user."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        return "cli:unknown"
 
 
 def main() -> None:
