@@ -26,6 +26,7 @@ from coordinator.views import (
     deadletters,
     hooks,
     message_templates,
+    policies,
     respond,
     rosters,
     tokens,
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, **config: object) -> Flask:
         app.register_blueprint(module.bp)
     for module in (rosters, users):
         app.register_blueprint(module.bp)
+    app.register_blueprint(policies.bp)
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
     csrf.exempt(hooks.bp)  # Twilio signs these requests instead
     csrf.exempt(respond.bp)  # the signed link is the credential

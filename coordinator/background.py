@@ -1,5 +1,5 @@
 """The hub's background loops: outbox relay, status writer, result-event and
-dead-letter consumers, queue monitor."""
+dead-letter consumers, queue monitor, escalation runner."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from coordinator.context import Tocsin
 from coordinator.events import EventConsumer, StatusWriter
 from coordinator.queues import QueueMonitor
 from coordinator.relay import OutboxRelay
+from coordinator.services.escalation import EscalationRunner
 
 log = logging.getLogger(__name__)
 
@@ -44,4 +45,5 @@ def start_hub_loops(t: Tocsin, transport: Transport, stop: Event) -> list[gevent
         ),
         gevent.spawn(transport.consume, topology.dead_queue, consumer.handle_dead, stop=stop),
         gevent.spawn(monitor.run, stop),
+        gevent.spawn(EscalationRunner(t).run, stop),
     ]

@@ -55,6 +55,19 @@ def response_recorded(incident_id: int, r: Response) -> None:
     socketio.emit("response", response_payload(r), to=room(incident_id))
 
 
+def quorum_changed(incident_id: int, payload: dict[str, object]) -> None:
+    """How far an alert's quorum is met (services/quorum.py payload)."""
+    socketio.emit("quorum", payload, to=room(incident_id))
+
+
+def escalation_changed(
+    incident_id: int, payload: dict[str, object], added: list[dict[str, object]]
+) -> None:
+    """A step ran or an escalation stopped: what is next and when, and the
+    notifications the step created (each with responder_name and agency_name)."""
+    socketio.emit("escalation", {**payload, "notifications": added}, to=room(incident_id))
+
+
 @socketio.on("join")
 def on_join(data: object) -> dict[str, object]:
     """A console page joins its incident's room; only signed-in users may."""

@@ -37,6 +37,9 @@ RULES: dict[str, frozenset[str]] = {
     "rosters.write": frozenset({"admin", "coordinator"}),
     "agencies.manage": frozenset({"admin"}),  # create and rename agencies
     "users.manage": frozenset({"admin"}),  # create, role, agency, password, deactivate
+    # escalation policies say nothing personal: everyone reads; an agency's own edit
+    "policies.view": EVERYONE,
+    "policies.edit": frozenset({"admin", "coordinator"}),
 }
 # Roles whose rights stop at their own agency's objects.
 AGENCY_SCOPED = frozenset({"coordinator"})

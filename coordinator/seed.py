@@ -11,6 +11,7 @@ from broker.env import env_int
 from coordinator.db import Database
 from coordinator.models import Agency, ContactPoint, Responder, Team, User
 from coordinator.services import audit
+from coordinator.services.escalation import StepSpec, save_policy
 from coordinator.services.message_templates import seed_demo_templates
 
 CITY = (51.4545, -2.5879)  # the demo city's centre
@@ -49,6 +50,8 @@ USERS = [
     ("police-coordinator", "coordinator", "police"),
 ]
 PER_TEAM = 3
+# The agency a demo escalation calls in last when its own people stay silent.
+NEIGHBOURS = {"police": "council", "fire": "ambulance", "ambulance": "fire", "council": "police"}
 
 
 def _contact_points(number: int, email: str) -> list[ContactPoint]:
@@ -60,6 +63,18 @@ def _contact_points(number: int, email: str) -> list[ContactPoint]:
         for position, (channel, address) in enumerate(
             [("sms", phone), ("push", push), ("email", email), ("voice", phone)]
         )
+    ]
+
+
+def _demo_steps(slug: str) -> list[StepSpec]:
+    """SMS+push with the alert, voice to the silent after 2 min, the silent teams'
+    backup after 5 min (where the agency has one), a neighbouring agency after 8 min."""
+    has_backup = any(team in BACKUPS for team in AGENCIES[slug][1])
+    return [
+        StepSpec(0, ["sms", "push"]),
+        StepSpec(120, ["voice"]),
+        *([StepSpec(300, ["sms", "push"], "backup")] if has_backup else []),
+        StepSpec(480, ["sms", "push"], f"agency:{NEIGHBOURS[slug]}"),
     ]
 
 
@@ -107,5 +122,8 @@ def seed_demo(db: Database, password: str) -> bool:
                 )
             )
         seed_demo_templates(session)
+        session.flush()
+        for slug, agency in agencies.items():
+            save_policy(session, agency, "Demo escalation", True, _demo_steps(slug), "system:seed")
         audit.record(session, "system:seed", "demo.seeded", responders=number)
     return True

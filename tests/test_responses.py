@@ -169,7 +169,9 @@ def test_it_gives_a_joining_board_the_state_so_far(client, tocsin, incident):
     login(client, "observer")
     state = client.get(f"/incidents/{incident.id}/state").get_json()
     assert len(state["notifications"]) == 24
-    assert {x["status"] for x in state["notifications"]} == {"queued"}
+    cancelled = [x for x in state["notifications"] if x["status"] == "cancelled"]
+    assert [(x["responder_id"], x["channel"]) for x in cancelled] == [(n.responder_id, "email")]
+    assert {x["status"] for x in state["notifications"]} == {"queued", "cancelled"}
     assert [(r["responder_id"], r["answer"]) for r in state["responses"]] == [
         (n.responder_id, "unavailable")
     ]

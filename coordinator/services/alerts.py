@@ -30,7 +30,7 @@ from coordinator.models import (
     User,
     utcnow,
 )
-from coordinator.services import audit
+from coordinator.services import audit, escalation
 from coordinator.services.targeting import Recipient, Targeting, channels_for, select_recipients
 
 # Sent at once unless the commander picks otherwise; voice is the fallback.
@@ -165,6 +165,8 @@ def send_alert(
         quorum=alert.quorum,
         notifications=count,
     )
+    if kind == "alert":
+        escalation.start(session, alert)  # the alerted agencies' policies, durable from here
     return alert
 
 

@@ -2,21 +2,37 @@
 
 The same SMS reply or link submitted twice records one response: the unique
 (alert, responder, answer) constraint decides, so two hubs racing agree too.
+
+A responder's first answer to an alert stops the channels not yet handed to the
+broker: in the answer's transaction their outbox rows are marked (published_at
+set, last_error "cancelled: answered": the relay only takes rows without
+published_at, and re-sends after a restart only "queued" notifications) and the
+notifications become "cancelled". A row the relay read an instant before may
+still go out; the board keeps showing it cancelled. Each answer also moves the
+alert's quorum (services/quorum.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from coordinator import live
 from coordinator.db import Database
 from coordinator.errors import ValidationError
-from coordinator.models import ANSWERS, ContactPoint, Incident, Notification, Response
-from coordinator.services import audit
+from coordinator.models import (
+    ANSWERS,
+    ContactPoint,
+    Incident,
+    Notification,
+    Outbox,
+    Response,
+    utcnow,
+)
+from coordinator.services import audit, quorum
 
 SMS_REPLY_HELP = "Reply 1 ACK, 2 EN ROUTE, 3 UNAVAILABLE."
 # What a responder may type in an SMS reply.
@@ -103,6 +119,7 @@ def record(db: Database, answer: Answer) -> tuple[Response, int, bool]:
         existing = _existing(session, n, answer.answer)
         if existing is not None:
             return existing, n.alert.incident_id, False
+        first = _first_answer(session, n)
         response = Response(
             alert_id=n.alert_id,
             responder_id=n.responder_id,
@@ -133,8 +150,62 @@ def record(db: Database, answer: Answer) -> tuple[Response, int, bool]:
             channel=answer.channel,
             notification_id=n.id,
         )
+        cancelled = _cancel_pending(session, n) if first else []
+        progress = quorum.after_answer(session, n.alert)
+        progress_shown = quorum.payload(n.alert, progress) if progress else None
     live.response_recorded(incident_id, response)
+    if cancelled:
+        live.notifications_changed(incident_id, cancelled)
+    if progress_shown:
+        live.quorum_changed(incident_id, progress_shown)
     return response, incident_id, True
+
+
+def _first_answer(session: Session, n: Notification) -> bool:
+    return (
+        session.scalar(
+            select(Response.id)
+            .where(Response.alert_id == n.alert_id, Response.responder_id == n.responder_id)
+            .limit(1)
+        )
+        is None
+    )
+
+
+def _cancel_pending(session: Session, n: Notification) -> list[dict[str, object]]:
+    """Withhold the responder's notifications of this alert still in the outbox;
+    returns their new statuses for the board."""
+    others = select(Notification.id).where(
+        Notification.alert_id == n.alert_id,
+        Notification.responder_id == n.responder_id,
+        Notification.id != n.id,  # the one answered reached them, whatever the outbox says
+    )
+    now = utcnow()
+    ids = session.scalars(
+        update(Outbox)
+        .where(Outbox.notification_id.in_(others), Outbox.published_at.is_(None))
+        .values(published_at=now, last_error="cancelled: answered")
+        .returning(Outbox.notification_id)
+    ).all()
+    if not ids:
+        return []
+    session.execute(
+        update(Notification)
+        .where(Notification.id.in_(ids))
+        .values(status="cancelled", updated_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    audit.record(
+        session, "system:answers", "notification.cancelled", n.alert.incident_id,
+        alert_id=n.alert_id, responder_id=n.responder_id, notification_ids=sorted(ids),
+        reason="answered",
+    )  # fmt: skip
+    cancelled = session.scalars(
+        select(Notification)
+        .where(Notification.id.in_(ids))
+        .execution_options(populate_existing=True)  # the bulk UPDATE bypassed loaded rows
+    ).all()
+    return [live.notification_payload(c) for c in cancelled]
 
 
 def _existing(session: Session, n: Notification, answer: str) -> Response | None:

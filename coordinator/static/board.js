@@ -39,6 +39,7 @@
           snapshot.responses.forEach(showResponse);
           state.textContent = "live";
         });
+      refreshEscalation();
     });
   });
   socket.on("disconnect", function () { state.textContent = "reconnecting…"; });
@@ -46,6 +47,42 @@
   socket.on("notification_added", addNotification);
   socket.on("response", showResponse);
   socket.on("queues", showQueues);
+  socket.on("quorum", function (q) {
+    showLine("quorums", "quorum", q.alert_id, q.text).dataset.met = q.met ? "yes" : "no";
+    if (q.met) { refreshEscalation(); }  // a met quorum stops the alert's escalations
+  });
+  socket.on("escalation", function (e) {
+    showLine("escalations", "escalation", e.id, e.text).dataset.state = e.state;
+    (e.notifications || []).forEach(addNotification);
+  });
+
+  // Quorum and escalation lines: one <li> each, replaced by the server's text.
+  function showLine(listId, key, id, text) {
+    var list = document.getElementById(listId);
+    var li = list.querySelector("[data-" + key + '="' + id + '"]');
+    if (!li) {
+      li = document.createElement("li");
+      li.dataset[key] = id;
+      list.appendChild(li);
+    }
+    li.textContent = text;
+    return li;
+  }
+
+  function refreshEscalation() {
+    var section = document.getElementById("escalation");
+    if (!section) { return; }
+    fetch(section.dataset.url, {credentials: "same-origin"})
+      .then(function (r) { return r.json(); })
+      .then(function (s) {
+        s.quorums.forEach(function (q) {
+          showLine("quorums", "quorum", q.alert_id, q.text).dataset.met = q.met ? "yes" : "no";
+        });
+        s.escalations.forEach(function (e) {
+          showLine("escalations", "escalation", e.id, e.text).dataset.state = e.state;
+        });
+      });
+  }
 
   var LABELS = {sms: "SMS", voice: "Voice", email: "Email", push: "Push"};
 
@@ -64,10 +101,12 @@
     });
   }
 
-  // A fallback or a replay: a notification the page has not seen yet.
+  // A fallback, a replay or an escalation step: a notification the page has not
+  // seen yet, perhaps to a responder it has no row for (a backup team, another agency).
   function addNotification(n) {
     if (board.querySelector('[data-notification="' + n.id + '"]')) { return showNotification(n); }
     var cell = board.querySelector('tr[data-responder="' + n.responder_id + '"] td.notifications');
+    if (!cell && n.responder_name) { cell = addResponder(n); }
     if (!cell) { return; }
     var el = document.createElement("span");
     el.dataset.notification = n.id;
@@ -77,9 +116,23 @@
     showNotification(n);
   }
 
+  function addResponder(n) {
+    var row = document.createElement("tr");
+    row.dataset.responder = n.responder_id;
+    [n.responder_name, n.agency_name || "", "", "—"].forEach(function (text, i) {
+      var td = document.createElement("td");
+      td.textContent = text;
+      if (i === 2) { td.className = "notifications"; }
+      if (i === 3) { td.className = "answer answer-none"; td.dataset.answer = ""; }
+      row.appendChild(td);
+    });
+    board.querySelector("tbody").appendChild(row);
+    return row.querySelector("td.notifications");
+  }
+
   // Statuses only move forward, as on the server: a stale snapshot or a late
   // event never undoes a newer one.
-  var RANK = {pending: 0, queued: 1, sent: 2, delivered: 3, failed: 3, undelivered: 3};
+  var RANK = {pending: 0, queued: 1, sent: 2, delivered: 3, failed: 3, undelivered: 3, cancelled: 3};
 
   function showNotification(n) {
     var el = board.querySelector('[data-notification="' + n.id + '"]');
