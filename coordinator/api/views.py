@@ -24,7 +24,6 @@ from coordinator.api import openapi, validate
 from coordinator.context import tocsin
 from coordinator.errors import ValidationError
 from coordinator.models import (
-    AVAILABLE_ANSWERS,
     Alert,
     AlertAgency,
     ApiToken,
@@ -33,7 +32,7 @@ from coordinator.models import (
     Responder,
     Response,
 )
-from coordinator.services import tokens
+from coordinator.services import quorum, tokens
 from coordinator.services.alerts import (
     DEFAULT_CHANNELS,
     IncidentForm,
@@ -335,8 +334,8 @@ def _answers(session: Session, incident_id: int, agency_id: int) -> list[Respons
 
 
 def _quorum_progress(session: Session, incident_id: int, agency_id: int) -> list[dict[str, Any]]:
-    """How far each quorum of the agency's alerts is met, counted over everyone the
-    alert reached: a responder counts with their latest answer when it says they come."""
+    """How far each quorum of the agency's alerts is met (services/quorum.py: counted
+    over everyone the alert reached, each with their latest answer)."""
     alerts = session.scalars(
         select(Alert)
         .join(AlertAgency, AlertAgency.alert_id == Alert.id)
@@ -345,19 +344,10 @@ def _quorum_progress(session: Session, incident_id: int, agency_id: int) -> list
     ).all()
     progress = []
     for alert in (a for a in alerts if a.quorum):
-        latest: dict[int, tuple[str, set[str]]] = {}
-        for answer, responder_id, skills in session.execute(
-            select(Response.answer, Response.responder_id, Responder.skills)
-            .join(Responder, Response.responder_id == Responder.id)
-            .where(Response.alert_id == alert.id)
-            .order_by(Response.received_at, Response.id)
-        ):
-            latest[responder_id] = (answer, {s.lower() for s in skills or []})
-        coming = [skills for answer, skills in latest.values() if answer in AVAILABLE_ANSWERS]
-        have = {s: sum(s == "any" or s in skills for skills in coming) for s in alert.quorum}
+        found = quorum.progress(session, alert)
         progress.append(
-            {"alert_id": alert.id, "needed": alert.quorum, "answered": have,
-             "met": all(have[s] >= n for s, n in alert.quorum.items()),
+            {"alert_id": alert.id, "needed": {c.skill: c.needed for c in found.counts},
+             "answered": {c.skill: c.have for c in found.counts}, "met": found.met,
              "deadline_at": _iso(alert.quorum_deadline_at), "met_at": _iso(alert.quorum_met_at)}
         )  # fmt: skip
     return progress
