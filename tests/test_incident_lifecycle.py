@@ -5,7 +5,15 @@ import pytest
 from sqlalchemy import func, select
 
 from broker.messages import NotifyMessage
-from coordinator.models import Alert, AuditEvent, Incident, Notification, Outbox, Template
+from coordinator.models import (
+    Alert,
+    AlertEscalation,
+    AuditEvent,
+    Incident,
+    Notification,
+    Outbox,
+    Template,
+)
 from coordinator.services import message_templates
 from tests.conftest import csrf_token, login
 from tests.test_console import counts, declare
@@ -71,6 +79,9 @@ def test_stand_down_tells_everyone_and_close_ends_it(client, tocsin):
     assert response.status_code == 302
     incident = tocsin.db.session.get(Incident, iid)
     assert incident.status == "stood_down" and incident.stood_down_at is not None
+    # The demo police policy had steps waiting: none of them will run now.
+    escalations = tocsin.db.session.scalars(select(AlertEscalation)).all()
+    assert escalations and all(e.due_at is None for e in escalations)
     tocsin.db.remove()
     stand_down = notifications(tocsin, "stand_down")
     assert {n.responder_id for n in stand_down} == alerted

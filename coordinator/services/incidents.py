@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from coordinator.errors import ValidationError
 from coordinator.links import LinkSigner
 from coordinator.models import FAILED, Alert, Incident, Notification, Responder, User, utcnow
-from coordinator.services import audit
+from coordinator.services import audit, quorum
 from coordinator.services.alerts import MAX_MESSAGE, notify_recipients
 from coordinator.services.targeting import Recipient, Targeting
 
@@ -118,6 +118,9 @@ def change_status(
         )  # fmt: skip
     before = incident.status
     incident.status = status
+    if status != "open":  # no escalation step runs for an incident stood down or closed
+        for alert in incident.alerts:
+            quorum.stop_escalations(session, alert, f"incident {STATUS_WORDS[status]}")
     now = utcnow()
     if status == "stood_down":
         incident.stood_down_at = now
