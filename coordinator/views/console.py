@@ -16,7 +16,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from coordinator import live
+from coordinator import live, permissions
 from coordinator.context import tocsin
 from coordinator.errors import ValidationError
 from coordinator.models import (
@@ -40,12 +40,10 @@ from coordinator.services.alerts import (
     validate_incident,
 )
 from coordinator.services.targeting import Preview, preview
-from coordinator.views.auth import roles_required
+from coordinator.views.auth import permission_required
 from maps.incident_map import MapIncident, MapResponder, build_incident_map
 
 bp = Blueprint("console", __name__)
-SENDERS = ("admin", "commander", "dispatcher")
-STATUS_CHANGERS = ("admin", "commander")
 
 
 @bp.get("/")
@@ -60,7 +58,7 @@ def index():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/incidents/new", methods=["GET", "POST"])
-@roles_required(*SENDERS)
+@permission_required("incidents.send")
 def new_incident():  # type: ignore[no-untyped-def]
     """Declare: fill in, preview who is reached on which channel, then send.
 
@@ -193,7 +191,7 @@ def _board_page(incident_id: int, errors: dict[str, str] | None = None):  # type
         counts=counts,
         labels=ANSWER_LABELS,
         can_send=_can_send() and incident.status != "closed",
-        can_change=current_user.role in STATUS_CHANGERS,
+        can_change=permissions.allowed(current_user, "incidents.change_status"),
         update_text=_first_template_text(session, "update", incident),
         stand_down_text=_first_template_text(session, "stand_down", incident),
         status_words=incidents.STATUS_WORDS,
@@ -202,7 +200,7 @@ def _board_page(incident_id: int, errors: dict[str, str] | None = None):  # type
 
 
 @bp.post("/incidents/<int:incident_id>/follow-up")
-@roles_required(*SENDERS)
+@permission_required("incidents.send")
 def follow_up(incident_id: int):  # type: ignore[no-untyped-def]
     """An update to everyone the incident's alerts reached, where they were reached."""
     t = tocsin()
@@ -221,7 +219,7 @@ def follow_up(incident_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/incidents/<int:incident_id>/status")
-@roles_required(*STATUS_CHANGERS)
+@permission_required("incidents.change_status")
 def change_status(incident_id: int):  # type: ignore[no-untyped-def]
     """Stand down (with an optional message to everyone alerted), reopen or close."""
     t = tocsin()
@@ -327,4 +325,4 @@ def _latest_answers(incident_id: int) -> dict[int, str]:
 
 
 def _can_send() -> bool:
-    return current_user.role in SENDERS
+    return permissions.allowed(current_user, "incidents.send")

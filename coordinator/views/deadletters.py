@@ -7,15 +7,14 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from coordinator import live
+from coordinator import live, permissions
 from coordinator.context import tocsin
 from coordinator.models import DeadLetter, Notification, utcnow
 from coordinator.services import audit
 from coordinator.services.alerts import enqueue
-from coordinator.views.auth import roles_required
+from coordinator.views.auth import permission_required
 
 bp = Blueprint("deadletters", __name__, url_prefix="/dead-letters")
-OPERATORS = ("admin", "commander", "dispatcher")
 
 
 @bp.get("")
@@ -31,12 +30,12 @@ def index():  # type: ignore[no-untyped-def]
         )
         .all()
     )
-    can_replay = current_user.role in OPERATORS
+    can_replay = permissions.allowed(current_user, "dead_letters.replay")
     return render_template("console/dead_letters.html", letters=letters, can_replay=can_replay)
 
 
 @bp.post("/<int:letter_id>/replay")
-@roles_required(*OPERATORS)
+@permission_required("dead_letters.replay")
 def replay(letter_id: int):  # type: ignore[no-untyped-def]
     """Send the notification again as a new notification (attempts start over)."""
     t = tocsin()

@@ -7,42 +7,41 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import select
 
+from coordinator import permissions
 from coordinator.context import tocsin
 from coordinator.errors import ValidationError
 from coordinator.models import Template
 from coordinator.services import audit, message_templates
-from coordinator.views.auth import roles_required
+from coordinator.views.auth import permission_required
 
 bp = Blueprint("templates", __name__, url_prefix="/templates")
-READERS = ("admin", "commander", "dispatcher")
-WRITERS = ("admin", "commander")
 
 
 @bp.get("/")
-@roles_required(*READERS)
+@permission_required("templates.view")
 def index():  # type: ignore[no-untyped-def]
     rows = tocsin().db.session.scalars(select(Template).order_by(Template.kind, Template.name))
     return render_template(
         "message_templates/index.html",
         templates=list(rows),
-        can_edit=current_user.role in WRITERS,
+        can_edit=permissions.allowed(current_user, "templates.edit"),
     )
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@roles_required(*WRITERS)
+@permission_required("templates.edit")
 def new():  # type: ignore[no-untyped-def]
     return _edit(None)
 
 
 @bp.route("/<int:template_id>", methods=["GET", "POST"])
-@roles_required(*WRITERS)
+@permission_required("templates.edit")
 def edit(template_id: int):  # type: ignore[no-untyped-def]
     return _edit(template_id)
 
 
 @bp.post("/<int:template_id>/delete")
-@roles_required(*WRITERS)
+@permission_required("templates.edit")
 def delete(template_id: int):  # type: ignore[no-untyped-def]
     with tocsin().db.write() as session:
         template = session.get(Template, template_id)
