@@ -41,7 +41,7 @@ from coordinator.services.alerts import (
 )
 from coordinator.services.targeting import Preview, preview
 from coordinator.views.auth import permission_required
-from maps.incident_map import MapIncident, MapResponder, build_incident_map
+from maps.incident_map import MapIncident, MapResponder, RenderedMap, build_incident_map
 
 bp = Blueprint("console", __name__)
 
@@ -276,21 +276,27 @@ def state(incident_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/incidents/<int:incident_id>/map")
 @login_required
 def incident_map(incident_id: int):  # type: ignore[no-untyped-def]
-    t = tocsin()
     incident = _incident(incident_id)
-    answers = _latest_answers(incident_id)
+    return render_template("console/map.html", incident=incident, map=map_for(incident))
+
+
+def map_for(incident: Incident) -> RenderedMap:
+    """The incident's map (for the map page and the board): everyone its alerts
+    reached, coloured by their latest answer."""
+    t = tocsin()
+    answers = _latest_answers(incident.id)
     alerted = t.db.session.scalars(
         select(Responder)
         .where(
             Responder.id.in_(
                 select(Notification.responder_id)
                 .join(Notification.alert)
-                .where(Alert.incident_id == incident_id)
+                .where(Alert.incident_id == incident.id)
             )
         )
         .options(selectinload(Responder.agency))
     ).all()
-    rendered = build_incident_map(
+    return build_incident_map(
         MapIncident(incident.id, incident.title, incident.lat, incident.lon, incident.radius_m),
         [
             MapResponder(r.id, r.name, r.agency.name, r.lat, r.lon, answers.get(r.id))
@@ -300,7 +306,6 @@ def incident_map(incident_id: int):  # type: ignore[no-untyped-def]
         tile_url=t.settings.tile_url or None,
         tile_attribution=t.settings.tile_attribution,
     )
-    return render_template("console/map.html", incident=incident, map=rendered)
 
 
 def _incident(incident_id: int) -> Incident:
