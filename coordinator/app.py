@@ -16,7 +16,7 @@ from coordinator import (
 from coordinator.config import Settings
 from coordinator.context import Tocsin, tocsin
 from coordinator.db import Database
-from coordinator.extensions import csrf, login_manager, socketio
+from coordinator.extensions import client_manager, csrf, login_manager, socketio
 from coordinator.links import LinkSigner
 from coordinator.models import User
 from coordinator.views import (
@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None, **config: object) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    socketio.init_app(app, async_mode="gevent")
+    manager = client_manager(settings.socketio_queue, settings.amqp_prefix)
+    socketio.init_app(app, async_mode="gevent", client_manager=manager)
 
     for module in (auth, console, deadletters, hooks, message_templates, respond):
         app.register_blueprint(module.bp)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from broker.env import ConfigError, env_bool, env_int, env_secret, env_str
+from broker.transport import AMQP_SCHEMES
 
 INSTANCE_DIR = Path("instance")
 
@@ -24,6 +26,7 @@ class Settings:
     twilio_auth_token: str
     cookie_secure: bool
     run_background: bool = True  # relay, consumers; tests drive them by hand
+    socketio_queue: str = ""  # RabbitMQ URL through which hubs share emits; "" = this hub only
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -38,9 +41,10 @@ class Settings:
             raise ConfigError(
                 "TOCSIN_TILE_URL needs TOCSIN_TILE_ATTRIBUTION (tile providers require it)"
             )
+        amqp_url = env_str("TOCSIN_AMQP_URL")
         return cls(
             database_url=env_str("TOCSIN_DATABASE_URL") or _default_sqlite_url(),
-            amqp_url=env_str("TOCSIN_AMQP_URL"),
+            amqp_url=amqp_url,
             amqp_prefix=env_str("TOCSIN_AMQP_PREFIX"),
             secret_key=env_secret("TOCSIN_SECRET_KEY") or _instance_secret(),
             public_url=public_url,
@@ -49,7 +53,40 @@ class Settings:
             tile_attribution=tile_attribution,
             twilio_auth_token=env_secret("TOCSIN_TWILIO_AUTH_TOKEN"),
             cookie_secure=env_bool("TOCSIN_COOKIE_SECURE", public_url.startswith("https://")),
+            socketio_queue=_socketio_queue(amqp_url),
         )
+
+
+def _socketio_queue(amqp_url: str) -> str:
+    """Where hubs share what they emit to consoles (coordinator/extensions.py).
+
+    RabbitMQ by default when there is one: several hubs only exist there, and an
+    answer received by one must reach consoles on all. "none" or "off" keeps
+    emits in this process (one hub).
+    """
+    raw = env_str("TOCSIN_SOCKETIO_QUEUE")
+    if raw.lower() in ("none", "off"):
+        return ""
+    url = raw or amqp_url
+    if url:
+        _check_amqp_url("TOCSIN_SOCKETIO_QUEUE" if raw else "TOCSIN_AMQP_URL", url)
+    return url
+
+
+def _check_amqp_url(name: str, url: str) -> None:
+    """Fail at start, not at the first emit; never echo the URL (it may hold a password)."""
+    if not url.startswith(AMQP_SCHEMES):
+        scheme = url.partition(":")[0]
+        raise ConfigError(
+            f"{name}: unsupported broker URL scheme {scheme!r}: use "
+            "amqp://user:password@host:5672/vhost (or amqps://)"
+        )
+    try:
+        port = urlparse(url).port
+    except ValueError:  # not a number, or past 65535
+        port = 0
+    if port == 0:
+        raise ConfigError(f"{name}: the port in the broker URL must be a number from 1 to 65535")
 
 
 def _default_sqlite_url() -> str:
