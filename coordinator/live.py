@@ -29,6 +29,8 @@ def response_payload(r: Response) -> dict[str, object]:
     return {
         "responder_id": r.responder_id,
         "alert_id": r.alert_id,
+        # The message answered through: the board counts a link answer for its channel.
+        "notification_id": r.notification_id,
         "answer": r.answer,
         "label": ANSWER_LABELS[r.answer],
         "channel": r.channel,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import (
     Blueprint,
     abort,
@@ -22,6 +24,7 @@ from coordinator.errors import ValidationError
 from coordinator.models import (
     ANSWER_LABELS,
     CHANNEL_LABELS,
+    FAILED,
     INCIDENT_KINDS,
     SEVERITIES,
     Agency,
@@ -31,6 +34,7 @@ from coordinator.models import (
     Responder,
     Response,
     Team,
+    utcnow,
 )
 from coordinator.services import incidents, message_templates
 from coordinator.services.alerts import (
@@ -155,10 +159,14 @@ def _templates_by_kind() -> dict[str, list]:
 @bp.get("/incidents/<int:incident_id>")
 @login_required
 def board(incident_id: int):  # type: ignore[no-untyped-def]
+    """The commander's board: counts per agency and channel, every responder,
+    quorum, queues, the next escalation step and the map, on one page."""
     return _board_page(incident_id)
 
 
 def _board_page(incident_id: int, errors: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """Everything is rendered on the server, so the board reads without
+    JavaScript; board.js then keeps it live from the incident's room."""
     session = tocsin().db.session
     incident = _incident(incident_id)
     rows = session.execute(
@@ -189,6 +197,12 @@ def _board_page(incident_id: int, errors: dict[str, str] | None = None):  # type
         incident=incident,
         responders=list(responders.values()),
         counts=counts,
+        breakdown=breakdown(incident_id),
+        columns=BREAKDOWN_COLUMNS,
+        channel_labels=CHANNEL_LABELS,
+        map=map_for(incident),
+        utc=_utc,
+        rendered_at=utcnow(),
         labels=ANSWER_LABELS,
         can_send=_can_send() and incident.status != "closed",
         can_change=permissions.allowed(current_user, "incidents.change_status"),
@@ -255,11 +269,21 @@ def _board_error(incident_id: int, exc: ValidationError):  # type: ignore[no-unt
 @login_required
 def state(incident_id: int):  # type: ignore[no-untyped-def]
     """The board's live state; a page fetches it after joining the room so
-    that nothing emitted between rendering and joining is missed."""
+    that nothing emitted between rendering and joining is missed.
+
+    Notifications carry their responder's and agency's names, as escalation
+    events do: one reaching someone the page has no row for (an escalation
+    step that ran before the page joined) still gets a row and is counted.
+    """
     _incident(incident_id)
     session = tocsin().db.session
-    notifications = session.scalars(
-        select(Notification).join(Notification.alert).where(Alert.incident_id == incident_id)
+    notifications = session.execute(
+        select(Notification, Responder.name, Agency.name)
+        .join(Notification.alert)
+        .join(Responder, Notification.responder_id == Responder.id)
+        .join(Agency, Responder.agency_id == Agency.id)
+        .where(Alert.incident_id == incident_id)
+        .order_by(Notification.id)
     ).all()
     responses = session.scalars(
         select(Response)
@@ -268,9 +292,115 @@ def state(incident_id: int):  # type: ignore[no-untyped-def]
         .order_by(Response.received_at, Response.id)
     ).all()
     return jsonify(
-        notifications=[live.notification_payload(n) for n in notifications],
+        notifications=[
+            {**live.notification_payload(n), "responder_name": name, "agency_name": agency}
+            for n, name, agency in notifications
+        ],
         responses=[live.response_payload(r) for r in responses],
+        breakdown=breakdown(incident_id),
     )
+
+
+# --- the board's counts per agency and per channel ---------------------------
+
+BREAKDOWN_COLUMNS = ("notifications", "sent", "delivered", "failed", "answered")
+# Accepted by the provider. An undelivered message was sent and then failed:
+# it counts in both columns.
+SENT = ("sent", "delivered", "undelivered")
+Tallies = dict[str, dict[str, int]]
+
+
+def breakdown(incident_id: int) -> dict[str, Tallies]:
+    """The board's counts, {"agencies": {name: tally}, "channels": {channel: tally}}.
+
+    notifications: every message of the incident's alerts, queued and cancelled ones too;
+    sent: accepted by the provider (sent, delivered or undelivered);
+    delivered: delivery confirmed (SMS and calls report it, email and push stop at sent);
+    failed: refused by the provider or undelivered;
+    answered: per agency, responders who gave any answer; per channel, the messages an
+    answer came back through (a link in an email counts for email, not as a channel "link").
+    Agencies are keyed by name, as the escalation events name them. board.js keeps the
+    same figures live by the same rules.
+    """
+    agencies: Tallies = {}
+    channels: Tallies = {}
+    for agency, channel, status, count in _status_counts(incident_id):
+        _add_status(_tally(agencies, agency), status, count)
+        _add_status(_tally(channels, channel), status, count)
+    for agency, count in _answered_by_agency(incident_id):
+        _tally(agencies, agency)["answered"] = count
+    for channel, count in _answered_by_channel(incident_id):
+        _tally(channels, channel)["answered"] = count
+    return {
+        "agencies": dict(sorted(agencies.items())),
+        "channels": dict(sorted(channels.items(), key=lambda kv: _channel_rank(kv[0]))),
+    }
+
+
+def _status_counts(incident_id: int) -> list[tuple[str, str, str, int]]:
+    """(agency name, channel, status, notifications) of the incident's alerts."""
+    session = tocsin().db.session
+    rows = session.execute(
+        select(Agency.name, Notification.channel, Notification.status, func.count())
+        .select_from(Notification)
+        .join(Alert, Notification.alert_id == Alert.id)
+        .join(Responder, Notification.responder_id == Responder.id)
+        .join(Agency, Responder.agency_id == Agency.id)
+        .where(Alert.incident_id == incident_id)
+        .group_by(Agency.name, Notification.channel, Notification.status)
+    )
+    return [(agency, channel, status, count) for agency, channel, status, count in rows]
+
+
+def _answered_by_agency(incident_id: int) -> list[tuple[str, int]]:
+    """Distinct responders with any answer, per agency."""
+    session = tocsin().db.session
+    rows = session.execute(
+        select(Agency.name, func.count(func.distinct(Response.responder_id)))
+        .select_from(Response)
+        .join(Alert, Response.alert_id == Alert.id)
+        .join(Responder, Response.responder_id == Responder.id)
+        .join(Agency, Responder.agency_id == Agency.id)
+        .where(Alert.incident_id == incident_id)
+        .group_by(Agency.name)
+    )
+    return [(agency, count) for agency, count in rows]
+
+
+def _answered_by_channel(incident_id: int) -> list[tuple[str, int]]:
+    """Distinct notifications answered through, per the notification's channel."""
+    session = tocsin().db.session
+    rows = session.execute(
+        select(Notification.channel, func.count(func.distinct(Response.notification_id)))
+        .select_from(Response)
+        .join(Notification, Response.notification_id == Notification.id)
+        .join(Alert, Notification.alert_id == Alert.id)
+        .where(Alert.incident_id == incident_id)
+        .group_by(Notification.channel)
+    )
+    return [(channel, count) for channel, count in rows]
+
+
+def _tally(tallies: Tallies, key: str) -> dict[str, int]:
+    return tallies.setdefault(key, dict.fromkeys(BREAKDOWN_COLUMNS, 0))
+
+
+def _add_status(tally: dict[str, int], status: str, count: int) -> None:
+    tally["notifications"] += count
+    tally["sent"] += count if status in SENT else 0
+    tally["delivered"] += count if status == "delivered" else 0
+    tally["failed"] += count if status in FAILED else 0
+
+
+def _channel_rank(channel: str) -> tuple[int, str]:
+    """The console's usual channel order; a channel it does not know goes last."""
+    order = list(CHANNEL_LABELS)
+    return (order.index(channel) if channel in order else len(order), channel)
+
+
+def _utc(at: datetime) -> datetime:
+    """SQLite hands timestamps back without a zone; they were written as UTC."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 @bp.get("/incidents/<int:incident_id>/map")
