@@ -44,15 +44,16 @@ def answer(token: str):  # type: ignore[no-untyped-def]
         labels=ANSWER_LABELS,
         recorded=recorded,
         errors=errors,
+        form=request.form if errors else {},  # a refused answer keeps what was typed
     ), status
 
 
 def _answer(notification: Notification) -> responses.Answer:
     form = request.form
     errors: dict[str, str] = {}
-    eta = _number(form.get("eta_minutes"), int, "eta_minutes", errors)
-    lat = _number(form.get("lat"), float, "position", errors)
-    lon = _number(form.get("lon"), float, "position", errors)
+    eta = _number(form.get("eta_minutes"), int, "eta_minutes", "ETA", errors)
+    lat = _number(form.get("lat"), float, "position", "Latitude", errors)
+    lon = _number(form.get("lon"), float, "position", "Longitude", errors)
     if errors:
         raise ValidationError(errors)
     return responses.Answer(
@@ -60,11 +61,13 @@ def _answer(notification: Notification) -> responses.Answer:
     )
 
 
-def _number(raw: str | None, kind: type, field: str, errors: dict[str, str]):  # type: ignore[no-untyped-def]
+def _number(raw: str | None, kind: type, field: str, name: str, errors: dict[str, str]):  # type: ignore[no-untyped-def]
+    """An optional number; a blank field is None, anything unreadable is an error."""
     if raw is None or not raw.strip():
         return None
     try:
         return kind(raw)
     except ValueError:
-        errors[field] = f"{raw!r} is not a number."
+        whole = " whole" if kind is int else ""
+        errors[field] = f"{name} must be a{whole} number, not {raw.strip()[:20]!r}."
         return None
