@@ -412,9 +412,11 @@ def incident_map(incident_id: int):  # type: ignore[no-untyped-def]
 
 def map_for(incident: Incident) -> RenderedMap:
     """The incident's map (for the map page and the board): everyone its alerts
-    reached, coloured by their latest answer."""
+    reached, coloured by their latest answer, where they last shared their position
+    (else at their roster position), as the live updates would have left them."""
     t = tocsin()
     answers = _latest_answers(incident.id)
+    shared = _latest_positions(incident.id)
     alerted = t.db.session.scalars(
         select(Responder)
         .where(
@@ -429,7 +431,9 @@ def map_for(incident: Incident) -> RenderedMap:
     return build_incident_map(
         MapIncident(incident.id, incident.title, incident.lat, incident.lon, incident.radius_m),
         [
-            MapResponder(r.id, r.name, r.agency.name, r.lat, r.lon, answers.get(r.id))
+            MapResponder(
+                r.id, r.name, r.agency.name, *shared.get(r.id, (r.lat, r.lon)), answers.get(r.id)
+            )
             for r in alerted
         ],
         static_url="/static/maps",
@@ -457,6 +461,26 @@ def _latest_answers(incident_id: int) -> dict[int, str]:
         .all()
     )
     return {responder_id: answer for responder_id, answer in rows}
+
+
+def _latest_positions(incident_id: int) -> dict[int, tuple[float, float]]:
+    """Each responder's last position shared with an answer to this incident. An answer
+    without one leaves it be, as on the live map."""
+    rows = (
+        tocsin()
+        .db.session.execute(
+            select(Response.responder_id, Response.lat, Response.lon)
+            .join(Alert, Response.alert_id == Alert.id)
+            .where(
+                Alert.incident_id == incident_id,
+                Response.lat.is_not(None),
+                Response.lon.is_not(None),
+            )
+            .order_by(Response.received_at, Response.id)
+        )
+        .all()
+    )
+    return {responder_id: (lat, lon) for responder_id, lat, lon in rows}
 
 
 def _can_send() -> bool:
