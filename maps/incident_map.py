@@ -3,6 +3,10 @@
 The map is rendered into the console page itself (not an iframe) so that the page's Socket.IO
 client can recolour markers as answers arrive. Every script and stylesheet it references is one
 of our vendored files under maps/static/vendor/: the console must work with no internet access.
+
+Responders are not folium objects: the page gets one JSON table of people and a short loop draws
+them, because thousands of folium markers render slowly into megabytes of near-identical script.
+Each agency's layer is a marker cluster group so that thousands of responders stay readable.
 """
 
 import html
@@ -14,6 +18,7 @@ from typing import Any
 
 import folium
 from branca.element import Element, Figure, MacroElement
+from folium.plugins import MarkerCluster
 from folium.template import Template
 from folium.utilities import camelize
 
@@ -35,6 +40,9 @@ ANSWER_LABELS: dict[str | None, str] = {
 INCIDENT_COLOUR = "#111827"
 RESPONDER_STYLE: dict[str, Any] = {"radius": 8, "weight": 2, "fill": True, "fill_opacity": 0.85}
 METRES_PER_DEGREE = 111_320.0
+COORDINATE_DIGITS = 6
+INCIDENT_PANE = "tocsinIncident"
+MAX_ZOOM = 18
 
 
 @dataclass(frozen=True)
@@ -84,24 +92,23 @@ def build_incident_map(
     """
     people = list(responders)
     m = _EmbeddedMap(location=(incident.lat, incident.lon), tiles=None, zoom_start=15)
-    vendor = static_url.rstrip("/") + "/vendor/leaflet"
+    # Clustering needs the map's zoom range, which a map gets from its tiles when it has any.
+    m.options["maxZoom"] = MAX_ZOOM
+    vendor = static_url.rstrip("/") + "/vendor"
     # Instance attributes: the class-level lists name CDNs and are shared by every folium map.
-    m.default_js = [("leaflet", f"{vendor}/leaflet.js")]
-    m.default_css = [("leaflet_css", f"{vendor}/leaflet.css")]
+    m.default_js = [("leaflet", f"{vendor}/leaflet/leaflet.js")]
+    m.default_css = [("leaflet_css", f"{vendor}/leaflet/leaflet.css")]
     if tile_url:
-        folium.TileLayer(tile_url, attr=tile_attribution, name="Base map").add_to(m)
+        folium.TileLayer(
+            tile_url, attr=tile_attribution, name="Base map", max_zoom=MAX_ZOOM
+        ).add_to(m)
 
     incident_marker = _add_incident(m, incident)
-    groups = _add_agency_groups(m, people)
-    markers = {}
-    for r in people:
-        if (position := _position(r)) is not None:
-            markers[r.id] = _add_responder(groups[r.agency], r, position)
-    if groups:
+    clusters = _add_agency_clusters(m, people, f"{vendor}/markercluster")
+    if clusters:
         folium.LayerControl(collapsed=False).add_to(m)
     _Legend().add_to(m)
-    _LiveResponses(incident, incident_marker, people, groups, markers).add_to(m)
-    m.fit_bounds(_bounds(incident, people), padding=(24, 24), max_zoom=16)
+    _LiveResponses(incident, incident_marker, people, clusters).add_to(m)
     return _render(m)
 
 
@@ -152,6 +159,9 @@ def _add_incident(m: folium.Map, incident: MapIncident) -> folium.CircleMarker:
             fill=True,
             fill_opacity=0.06,
         ).add_to(m)
+    # Responder clusters are icons in Leaflet's marker pane; a pane above it keeps the incident
+    # in sight under a crowd of responders.
+    folium.map.CustomPane(INCIDENT_PANE, z_index=650, pointer_events=True).add_to(m)
     # White fill and a thick dark ring: unlike any answer colour, so it never reads as a responder.
     marker = folium.CircleMarker(
         location,
@@ -162,42 +172,38 @@ def _add_incident(m: folium.Map, incident: MapIncident) -> folium.CircleMarker:
         fill_color="#ffffff",
         fill_opacity=1.0,
     )
+    # folium's path options drop "pane"; Leaflet reads it from the same options object.
+    marker.options["pane"] = INCIDENT_PANE
     marker.add_to(m)
     return marker
 
 
-def _add_agency_groups(
-    m: folium.Map, responders: Sequence[MapResponder]
-) -> dict[str, folium.FeatureGroup]:
+def _add_agency_clusters(
+    m: folium.Map, responders: Sequence[MapResponder], vendor: str
+) -> dict[str, MarkerCluster]:
+    """One marker cluster group per agency: a layer of its own in the layer control."""
     # Every agency gets a layer, even one with nobody placed yet: a live answer may bring a
     # position, and the new marker needs a layer to join.
-    groups: dict[str, folium.FeatureGroup] = {}
+    clusters: dict[str, MarkerCluster] = {}
     for agency in sorted({r.agency for r in responders}):
         # Leaflet's layer control inserts names as HTML; agency names are data, not markup.
-        groups[agency] = folium.FeatureGroup(name=html.escape(agency))
-        groups[agency].add_to(m)
-    return groups
+        cluster = MarkerCluster(
+            name=html.escape(agency), show_coverage_on_hover=False, max_cluster_radius=60
+        )
+        cluster.default_js = [("markerclusterjs", f"{vendor}/leaflet.markercluster.js")]
+        cluster.default_css = [
+            ("markerclustercss", f"{vendor}/MarkerCluster.css"),
+            ("markerclusterdefaultcss", f"{vendor}/MarkerCluster.Default.css"),
+        ]
+        cluster.add_to(m)
+        clusters[agency] = cluster
+    return clusters
 
 
 def _position(responder: MapResponder) -> tuple[float, float] | None:
     if responder.lat is None or responder.lon is None:
         return None
     return (responder.lat, responder.lon)
-
-
-def _add_responder(
-    group: folium.FeatureGroup, responder: MapResponder, position: tuple[float, float]
-) -> folium.CircleMarker:
-    colour = _colour(responder.answer)
-    marker = folium.CircleMarker(position, color=colour, fill_color=colour, **RESPONDER_STYLE)
-    marker.add_to(group)
-    return marker
-
-
-def _colour(answer: str | None) -> str:
-    # An answer kind this module does not know yet is drawn as "no answer" rather than failing
-    # the whole console page; its label still shows the raw answer.
-    return ANSWER_COLOURS.get(answer, ANSWER_COLOURS[None])
 
 
 def _bounds(incident: MapIncident, responders: Sequence[MapResponder]) -> list[tuple[float, float]]:
@@ -215,12 +221,29 @@ def _bounds(incident: MapIncident, responders: Sequence[MapResponder]) -> list[t
 
 def _js_json(value: object) -> str:
     """JSON that is safe inside an inline <script>: no "</script>" or "<!--" can come through."""
-    text = json.dumps(value)
+    text = json.dumps(value, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _people(responders: Sequence[MapResponder]) -> dict[int, dict[str, Any]]:
+    """The page's table of responders, keyed by id; the JS draws and updates markers from it.
+
+    Six decimals of a degree are about 10 cm: more digits only make the page bigger.
+    """
+    return {
+        r.id: {
+            "name": r.name,
+            "agency": r.agency,
+            "answer": r.answer,
+            "lat": None if r.lat is None else round(r.lat, COORDINATE_DIGITS),
+            "lon": None if r.lon is None else round(r.lon, COORDINATE_DIGITS),
+        }
+        for r in responders
+    }
+
+
 class _Legend(MacroElement):
-    """A Leaflet control listing the answer colours."""
+    """A Leaflet control listing the answer colours and how to read a cluster."""
 
     _template = Template(
         """
@@ -250,17 +273,20 @@ class _Legend(MacroElement):
         self.legend_html = _js_json(
             '<div style="background:#fff;padding:6px 8px;border-radius:4px;'
             'box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.5 sans-serif">'
-            f"<strong>Answers</strong>{rows}</div>"
+            f"<strong>Answers</strong>{rows}"
+            '<div style="margin-top:4px;max-width:11em;color:#374151">'
+            "A numbered ring is a group of responders; its colours are their answers.</div></div>"
         )
 
 
 class _LiveResponses(MacroElement):
-    """Labels the markers and applies Socket.IO "response" events to them.
+    """Draws the responders into their agency's cluster group and applies live answers.
 
     The page owns the Socket.IO client: it creates window.tocsinSocket and joins the incident's
     room. Without it the map is static. Labels are built with text nodes, never innerHTML,
-    because names come from data. Exposes window.tocsinMarkers (responder id -> Leaflet marker)
-    and window.tocsinApplyResponse(payload) for the page and for tests.
+    because names come from data. Exposes window.tocsinMarkers (responder id -> Leaflet circle
+    marker), window.tocsinAgencyLayers (agency name -> its cluster group) and
+    window.tocsinApplyResponse(payload) for the page and for tests.
     """
 
     _template = Template(
@@ -277,11 +303,7 @@ class _LiveResponses(MacroElement):
             {{ agency|tojson }}: {{ group.get_name() }},
             {%- endfor %}
         };
-        var markers = {
-            {%- for id, marker in this.markers.items() %}
-            {{ id|tojson }}: {{ marker.get_name() }},
-            {%- endfor %}
-        };
+        var markers = {};
 
         function textBox(lines) {
             var box = document.createElement("div");
@@ -295,17 +317,83 @@ class _LiveResponses(MacroElement):
             var answer = answerLabels[person.answer] || String(person.answer);
             return textBox([person.name + " (" + person.agency + ")", answer]);
         }
-        function colour(answer) {
-            return colours[answer] || colours["null"];
+        // An answer kind this page does not know is drawn as "no answer" rather than failing;
+        // its label still shows the raw answer. A null answer reads the "null" key.
+        function known(answer) {
+            return Object.prototype.hasOwnProperty.call(colours, answer) ? String(answer) : "null";
+        }
+        function paint(answer) {
+            var colour = colours[known(answer)];
+            return {color: colour, fillColor: colour};
         }
         function coordinate(value) {
             return value === null || value === undefined || value === "" ? NaN : Number(value);
         }
+        // Tooltips are built when shown, from the person's current answer: none is built for
+        // thousands of markers nobody hovers.
+        function tooltipOf(id) {
+            return function () { return label(people[id]); };
+        }
+        function newMarker(id, latlng) {
+            var options = Object.assign({responderId: id}, markerStyle, paint(people[id].answer));
+            var marker = L.circleMarker(latlng, options);
+            marker.bindTooltip(tooltipOf(id));
+            return marker;
+        }
+
+        // A cluster is a ring split by its members' answers around their number, so a
+        // commander sees "mostly on scene" without zooming in.
+        function clusterIcon(cluster) {
+            var members = cluster.getAllChildMarkers();
+            var counts = {};
+            members.forEach(function (marker) {
+                var answer = known(people[marker.options.responderId].answer);
+                counts[answer] = (counts[answer] || 0) + 1;
+            });
+            var stops = [], parts = [], start = 0;
+            Object.keys(colours).forEach(function (answer) {
+                if (!counts[answer]) return;
+                var end = start + 100 * counts[answer] / members.length;
+                stops.push(colours[answer] + " " + start + "% " + end + "%");
+                parts.push(counts[answer] + " " + answerLabels[answer].toLowerCase());
+                start = end;
+            });
+            var size = members.length < 10 ? 34 : members.length < 100 ? 40 : 46;
+            var ring = document.createElement("div");
+            ring.className = "tocsin-cluster";
+            ring.style.cssText = "width:100%;height:100%;margin:0;border-radius:50%;" +
+                "display:flex;align-items:center;justify-content:center;" +
+                "box-shadow:0 0 0 1px #fff,0 1px 3px rgba(0,0,0,.4)";
+            ring.style.background = "conic-gradient(" + stops.join(",") + ")";
+            ring.title = members.length + " responders: " + parts.join(", ");
+            var count = document.createElement("span");
+            count.style.cssText = "width:60%;height:60%;border-radius:50%;" +
+                "background:#fff;color:#111827;font:bold 12px/1 sans-serif;" +
+                "display:flex;align-items:center;justify-content:center";
+            count.textContent = String(members.length);
+            ring.appendChild(count);
+            return L.divIcon({
+                html: ring, className: "marker-cluster", iconSize: L.point(size, size)
+            });
+        }
 
         {{ this.incident_marker.get_name() }}.bindTooltip(textBox({{ this.incident_lines }}));
-        Object.keys(markers).forEach(function (id) {
-            markers[id].bindTooltip(label(people[id]));
+        // The view is set before any responder is drawn and without animation, so the groups
+        // cluster once, at the zoom the page opens with.
+        {{ this._parent.get_name() }}.fitBounds({{ this.bounds }}, {{ this.fit_options }});
+        var drawn = {};
+        Object.keys(groups).forEach(function (agency) {
+            groups[agency].options.iconCreateFunction = clusterIcon;
+            drawn[agency] = [];
         });
+        Object.keys(people).forEach(function (id) {
+            var person = people[id];
+            if (person.lat === null || person.lon === null) return;
+            markers[id] = newMarker(id, [person.lat, person.lon]);
+            drawn[person.agency].push(markers[id]);
+        });
+        // One addLayers per group clusters thousands of markers in one pass.
+        Object.keys(groups).forEach(function (agency) { groups[agency].addLayers(drawn[agency]); });
 
         function applyResponse(payload) {
             if (!payload) return false;
@@ -313,27 +401,38 @@ class _LiveResponses(MacroElement):
             var incident = payload.incident_id;
             if (incident != null && String(incident) !== String(incidentId)) return false;
             var id = String(payload.responder_id);
+            // Own keys only: an id such as "__proto__" must not reach Object.prototype.
+            if (!Object.prototype.hasOwnProperty.call(people, id)) return false;
             var person = people[id];
-            if (!person) return false;
             person.answer = payload.answer == null ? null : payload.answer;
             var lat = coordinate(payload.lat), lon = coordinate(payload.lon);
             var placed = isFinite(lat) && isFinite(lon);
+            var group = groups[person.agency];
             var marker = markers[id];
             if (!marker) {
                 if (!placed) return false;
                 // First position for someone who had none: draw them now.
-                marker = L.circleMarker([lat, lon], markerStyle).addTo(groups[person.agency]);
-                marker.bindTooltip(label(person));
-                markers[id] = marker;
-            } else if (placed) {
-                marker.setLatLng([lat, lon]);
+                markers[id] = newMarker(id, [lat, lon]);
+                group.addLayer(markers[id]);
+                return true;
             }
-            marker.setStyle({color: colour(person.answer), fillColor: colour(person.answer)});
-            marker.setTooltipContent(label(person));
+            marker.setStyle(paint(person.answer));
+            if (placed) {
+                // The group files markers by position: take it out, move it, file it again.
+                group.removeLayer(marker);
+                marker.setLatLng([lat, lon]);
+                group.addLayer(marker);
+            } else {
+                // Redraw the rings of the clusters holding it. refreshClusters takes an array:
+                // it treats only L.Marker, not a circle marker, as a single layer.
+                group.refreshClusters([marker]);
+            }
+            marker.setTooltipContent(tooltipOf(id));
             return true;
         }
 
         window.tocsinMarkers = markers;
+        window.tocsinAgencyLayers = groups;
         window.tocsinApplyResponse = applyResponse;
 
         function attach() {
@@ -353,8 +452,7 @@ class _LiveResponses(MacroElement):
         incident: MapIncident,
         incident_marker: folium.CircleMarker,
         responders: Sequence[MapResponder],
-        groups: dict[str, folium.FeatureGroup],
-        markers: dict[int, folium.CircleMarker],
+        groups: dict[str, MarkerCluster],
     ) -> None:
         super().__init__()
         self._name = "LiveResponses"
@@ -365,12 +463,11 @@ class _LiveResponses(MacroElement):
         self.style = _js_json({camelize(k): v for k, v in RESPONDER_STYLE.items()})
         self.incident_id = _js_json(incident.id)
         self.incident_lines = _js_json([incident.title])
-        self.people = _js_json(
-            {r.id: {"name": r.name, "agency": r.agency, "answer": r.answer} for r in responders}
-        )
+        self.people = _js_json(_people(responders))
         self.incident_marker = incident_marker
         self.groups = groups
-        self.markers = markers
+        self.bounds = _js_json(_bounds(incident, responders))
+        self.fit_options = _js_json({"padding": [24, 24], "maxZoom": 16, "animate": False})
 
 
 def _figure(m: folium.Map) -> Figure:

@@ -1,4 +1,5 @@
-"""The incident map: offline assets only, markers coloured by answer, live updates in JS."""
+"""The incident map: offline assets only, markers coloured by answer, live updates in JS,
+and the map page drawing responders from the database."""
 
 import hashlib
 import json
@@ -9,7 +10,12 @@ import sys
 
 import folium
 import pytest
+from folium.plugins import MarkerCluster
+from sqlalchemy import select
 
+from coordinator.models import Alert, Notification, Responder, User
+from coordinator.services import responses
+from coordinator.services.alerts import IncidentForm, declare_incident
 from maps import (
     ANSWER_COLOURS,
     ANSWER_LABELS,
@@ -19,6 +25,7 @@ from maps import (
     RenderedMap,
     build_incident_map,
 )
+from tests.conftest import login
 
 VENDOR = STATIC_DIR / "vendor"
 INCIDENT = MapIncident(id=7, title="Warehouse fire, Dock Road", lat=51.5007, lon=-0.1246)
@@ -42,21 +49,17 @@ def first_group(pattern: str, text: str) -> str:
     return found.group(1)
 
 
-def markers_by_responder(script: str) -> dict[int, str]:
-    """Responder id -> the marker's JS variable, read from the live element's mapping."""
-    block = first_group(r"var markers = \{(.*?)\};", script)
-    return {int(i): var for i, var in re.findall(r"(\d+): (\w+),", block)}
+def people_table(script: str) -> dict[int, dict]:
+    """The responders the page's JS draws, read from the live element's table."""
+    return {
+        int(k): v for k, v in json.loads(first_group(r"var people = (\{.*?\});\n", script)).items()
+    }
 
 
-def marker_options(script: str, var: str) -> tuple[list[float], dict, str]:
-    """Location, options and the variable it is added to, for one L.circleMarker."""
-    found = re.search(
-        rf"var {var} = L\.circleMarker\(\s*(\[.*?\]),\s*(\{{.*?\}})\s*\)\.addTo\((\w+)\)",
-        script,
-        re.S,
-    )
-    assert found, var
-    return json.loads(found.group(1)), json.loads(found.group(2)), found.group(3)
+def overlay_layers(script: str) -> dict[str, str]:
+    """Layer control name -> the layer's JS variable."""
+    overlays = first_group(r"overlays :\s*\{(.*?)\}", script)
+    return dict(re.findall(r'"([^"]+)" : (\w+),', overlays))
 
 
 def test_it_references_only_our_static_files() -> None:
@@ -69,15 +72,26 @@ def test_it_references_only_our_static_files() -> None:
     assert sorted(urls) == [
         "/static/maps/vendor/leaflet/leaflet.css",
         "/static/maps/vendor/leaflet/leaflet.js",
+        "/static/maps/vendor/markercluster/MarkerCluster.Default.css",
+        "/static/maps/vendor/markercluster/MarkerCluster.css",
+        "/static/maps/vendor/markercluster/leaflet.markercluster.js",
     ]
     for url in urls:
         assert (STATIC_DIR / url.removeprefix("/static/maps/")).is_file()
 
 
 def test_it_uses_the_static_prefix_it_is_given() -> None:
-    header = build_incident_map(INCIDENT, [], static_url="/assets/maps/").header
+    header = build_incident_map(INCIDENT, RESPONDERS, static_url="/assets/maps/").header
     assert '<script src="/assets/maps/vendor/leaflet/leaflet.js">' in header
     assert 'href="/assets/maps/vendor/leaflet/leaflet.css"' in header
+    assert '<script src="/assets/maps/vendor/markercluster/leaflet.markercluster.js">' in header
+    assert 'href="/assets/maps/vendor/markercluster/MarkerCluster.css"' in header
+
+
+def test_it_leaves_folium_cluster_defaults_alone() -> None:
+    before = (list(MarkerCluster.default_js), list(MarkerCluster.default_css))
+    build_incident_map(INCIDENT, RESPONDERS)
+    assert (MarkerCluster.default_js, MarkerCluster.default_css) == before
 
 
 def test_it_draws_tiles_only_from_the_configured_url() -> None:
@@ -113,43 +127,47 @@ def test_it_puts_the_map_div_in_html() -> None:
     assert "<script" not in rendered.script
 
 
-def test_it_colours_each_placed_responder_by_answer() -> None:
+def test_it_lists_every_responder_for_the_page_to_draw() -> None:
     script = build_incident_map(INCIDENT, RESPONDERS).script
-    markers = markers_by_responder(script)
-    placed = [r for r in RESPONDERS if r.lat is not None]
-    assert sorted(markers) == [r.id for r in placed]
-    for responder in placed:
-        location, options, _ = marker_options(script, markers[responder.id])
-        assert location == [responder.lat, responder.lon]
-        assert options["color"] == options["fillColor"] == ANSWER_COLOURS[responder.answer]
+    assert people_table(script) == {
+        r.id: {"name": r.name, "agency": r.agency, "answer": r.answer, "lat": r.lat, "lon": r.lon}
+        for r in RESPONDERS
+    }
+    # One marker per responder is made by the page's loop, not by thousands of folium objects:
+    # the incident's marker and the loop's.
+    assert script.count("L.circleMarker(") == 2
 
 
-def test_it_skips_responders_without_a_position() -> None:
+def test_it_rounds_positions_to_ten_centimetres() -> None:
+    precise = MapResponder(1, "Ann", "Fire", 51.500123456789, -0.124987654321)
+    person = people_table(build_incident_map(INCIDENT, [precise]).script)[1]
+    assert (person["lat"], person["lon"]) == (51.500123, -0.124988)
+
+
+def test_it_puts_each_agency_in_its_own_cluster_layer() -> None:
     script = build_incident_map(INCIDENT, RESPONDERS).script
-    assert 2 not in markers_by_responder(script)
-    # Five placed responders, the incident, and the live JS that draws a late first position.
-    assert script.count("L.circleMarker(") == 5 + 1 + 1
-
-
-def test_it_draws_an_unknown_answer_as_no_answer() -> None:
-    stray = MapResponder(9, "Gil", "Fire", 51.5, -0.12, "on_holiday")
-    script = build_incident_map(INCIDENT, [stray]).script
-    _, options, _ = marker_options(script, markers_by_responder(script)[9])
-    assert options["color"] == ANSWER_COLOURS[None]
-
-
-def test_it_puts_each_agency_in_its_own_layer() -> None:
-    script = build_incident_map(INCIDENT, RESPONDERS).script
-    overlays = first_group(r"overlays :\s*\{(.*?)\}", script)
-    layers = dict(re.findall(r'"([^"]+)" : (\w+),', overlays))
+    layers = overlay_layers(script)
     # Police has nobody placed yet, but a live answer may bring a position.
     assert sorted(layers) == ["Ambulance", "Council", "Fire", "Police"]
-    markers = markers_by_responder(script)
-    for responder in RESPONDERS:
-        if responder.id in markers:
-            _, _, parent = marker_options(script, markers[responder.id])
-            assert parent == layers[responder.agency]
+    for variable in layers.values():
+        assert re.search(rf"var {variable} = L\.markerClusterGroup\(", script)
+        assert f"{variable}.addTo(map_" in script
+    groups = first_group(r"var groups = \{(.*?)\};", script)
+    assert dict(re.findall(r'"([^"]+)": (\w+),', groups)) == layers
     assert '"collapsed": false' in script
+
+
+def test_it_keeps_the_incident_above_the_clusters() -> None:
+    script = build_incident_map(INCIDENT, RESPONDERS).script
+    assert re.search(r'createPane\(\s*"tocsinIncident"\);\s*\w+\.style\.zIndex = 650;', script)
+    incident = first_group(r"L\.circleMarker\(\s*\[51\.5007, -0\.1246\],\s*(\{.*?\})\s*\)", script)
+    assert json.loads(incident)["pane"] == "tocsinIncident"
+
+
+def test_it_sets_a_zoom_range_without_tiles() -> None:
+    # markercluster refuses a map without maxZoom, which a map without tiles does not get.
+    script = build_incident_map(INCIDENT, RESPONDERS).script
+    assert re.search(r'"maxZoom": 18,', script)
 
 
 def test_it_shows_a_legend_of_every_answer() -> None:
@@ -175,11 +193,15 @@ def test_it_fits_the_view_to_everyone_placed() -> None:
     script = build_incident_map(INCIDENT, RESPONDERS).script
     bounds = first_group(r"fitBounds\(\s*(\[\[.*?\]\])", script)
     assert json.loads(bounds) == [[51.499, -0.13], [51.504, -0.12]]
+    # Before anyone is drawn, and without animation: the groups cluster once, at this view.
+    assert script.index(".fitBounds(") < script.index(".addLayers(")
+    assert '{"padding":[24,24],"maxZoom":16,"animate":false}' in script
 
 
 def test_it_shares_the_colour_table_with_js() -> None:
     script = build_incident_map(INCIDENT, RESPONDERS).script
-    assert f"var colours = {json.dumps(ANSWER_COLOURS)};" in script
+    colours = first_group(r"var colours = (\{.*?\});", script)
+    assert json.loads(colours) == {"null" if k is None else k: v for k, v in ANSWER_COLOURS.items()}
 
 
 def test_it_ships_exactly_the_files_in_versions() -> None:
@@ -228,7 +250,11 @@ def test_it_ships_scripts_that_load_nothing_from_the_internet() -> None:
 
 
 NODE = shutil.which("node")
+# A recording stand-in for Leaflet, markercluster and the DOM. Every call on a Leaflet object
+# lands in `log` as [object, method, arguments]; show() names the objects: "marker <id>" for a
+# responder's marker, the agency for its cluster group.
 FAKE_BROWSER = """
+const log = [];
 function fake(owner, factory, name) {
   const target = function () {};
   target.calls = [];
@@ -242,9 +268,10 @@ function fake(owner, factory, name) {
     },
     set(t, prop, value) { t.props[prop] = value; return true; },
     apply(t, self, args) {
-      if (!factory) { owner.calls.push([name, args]); return owner; }
+      if (!factory) { owner.calls.push([name, args]); log.push([owner, name, args]); return owner; }
       const made = fake(null, false, "");
       made.calls.push(["new " + name, args]);
+      log.push([made, "new " + name, args]);
       return made;
     },
   });
@@ -262,21 +289,37 @@ globalThis.document = {
   createTextNode(text) { return {text}; },
 };
 const text = (box) => box.children.map((c) => c.tag === "br" ? "|" : c.text).join("");
-const show = (calls) => calls.map(([name, args]) =>
-  [name, name.includes("Tooltip") ? text(args[0]) : (name === "addTo" ? "layer" : args)]);
+function names() {
+  const found = new Map();
+  for (const [id, m] of Object.entries(window.tocsinMarkers)) found.set(m, "marker " + id);
+  for (const [agency, g] of Object.entries(window.tocsinAgencyLayers)) found.set(g, agency);
+  return found;
+}
+function show(entries) {
+  const known = names();
+  const ref = (x) => known.has(x) ? known.get(x) : (Array.isArray(x) ? x.map(ref) : x);
+  return entries
+    .filter(([who]) => known.has(who))
+    .map(([who, name, args]) => [known.get(who), name, name.includes("Tooltip")
+      ? text(typeof args[0] === "function" ? args[0]() : args[0])
+      : (name === "addTo" ? "map" : args.map(ref))]);
+}
 """
 LIVE_EVENTS = """
 const handlers = {};
 window.tocsinSocket = {on(event, fn) { handlers[event] = fn; }};
 listeners.DOMContentLoaded();
-handlers.response({responder_id: 1, answer: "on_scene", lat: 51.6, lon: -0.2});
-handlers.response({responder_id: 3, answer: null});
-handlers.response({responder_id: 2, answer: "acknowledged", lat: "51.52", lon: "-0.11"});
-handlers.response({responder_id: 4, answer: "unavailable", incident_id: 8});
-handlers.response({responder_id: 99, answer: "on_scene", lat: 1, lon: 1});
-const out = {};
-for (const [id, marker] of Object.entries(window.tocsinMarkers)) out[id] = show(marker.calls);
-console.log(JSON.stringify(out));
+const events = [
+  {responder_id: 1, answer: "on_scene", lat: 51.6, lon: -0.2},
+  {responder_id: 3, answer: null},
+  {responder_id: 2, answer: "acknowledged", lat: "51.52", lon: "-0.11"},
+  {responder_id: 4, answer: "unavailable", incident_id: 8},
+  {responder_id: 99, answer: "on_scene", lat: 1, lon: 1},
+  {responder_id: 5, answer: "en_route", lat: "", lon: null},
+];
+const before = log.length;
+const results = events.map((e) => handlers.response(e));
+console.log(JSON.stringify({results, calls: show(log.slice(before))}));
 """
 
 needs_node = pytest.mark.skipif(NODE is None, reason="needs node to run the map's JavaScript")
@@ -292,35 +335,80 @@ def run_in_fake_browser(script: str, then: str) -> str:
     return run.stdout
 
 
+def paint(answer: str | None) -> dict[str, str]:
+    return {"color": ANSWER_COLOURS[answer], "fillColor": ANSWER_COLOURS[answer]}
+
+
+STYLE = {"radius": 8, "weight": 2, "fill": True, "fillOpacity": 0.85}
+
+
+@needs_node
+def test_it_draws_everyone_placed_into_their_agency_cluster() -> None:
+    script = build_incident_map(INCIDENT, RESPONDERS).script
+    calls = json.loads(run_in_fake_browser(script, "console.log(JSON.stringify(show(log)));"))
+    made = [c for c in calls if c[1] == "new circleMarker"]
+    placed = [r for r in RESPONDERS if r.lat is not None]
+    assert made == [
+        [
+            f"marker {r.id}",
+            "new circleMarker",
+            [[r.lat, r.lon], {"responderId": str(r.id), **STYLE, **paint(r.answer)}],
+        ]
+        for r in placed
+    ]
+    tooltips = {who: label for who, name, label in calls if name == "bindTooltip"}
+    assert tooltips["marker 1"] == "Ann Fire (Fire)|En route"
+    assert tooltips["marker 4"] == "Di Ambulance (Ambulance)|No answer"
+    # One addLayers per agency, after the view is set; Police has nobody placed yet.
+    added = {who: args[0] for who, name, args in calls if name == "addLayers"}
+    assert added == {
+        "Ambulance": ["marker 4"],
+        "Council": ["marker 5"],
+        "Fire": ["marker 1", "marker 6"],
+        "Police": ["marker 3"],
+    }
+
+
+@needs_node
+def test_it_draws_an_unknown_answer_as_no_answer() -> None:
+    stray = MapResponder(9, "Gil", "Fire", 51.5, -0.12, "on_holiday")
+    script = build_incident_map(INCIDENT, [stray]).script
+    calls = json.loads(run_in_fake_browser(script, "console.log(JSON.stringify(show(log)));"))
+    [(_, _, (_, options))] = [c for c in calls if c[1] == "new circleMarker"]
+    assert (options["color"], options["fillColor"]) == (ANSWER_COLOURS[None],) * 2
+    assert ["marker 9", "bindTooltip", "Gil (Fire)|on_holiday"] in calls
+
+
 @needs_node
 def test_it_applies_live_responses_to_markers() -> None:
     script = build_incident_map(INCIDENT, RESPONDERS).script
-    calls = json.loads(run_in_fake_browser(script, LIVE_EVENTS))
-    on_scene, unanswered = ANSWER_COLOURS["on_scene"], ANSWER_COLOURS[None]
-    assert calls["1"][-3:] == [
-        ["setLatLng", [[51.6, -0.2]]],
-        ["setStyle", [{"color": on_scene, "fillColor": on_scene}]],
-        ["setTooltipContent", "Ann Fire (Fire)|On scene"],
+    out = json.loads(run_in_fake_browser(script, LIVE_EVENTS))
+    assert out["results"] == [True, True, True, False, False, True]
+    assert out["calls"] == [
+        # A move: out of its cluster group, moved, filed again, so it re-clusters.
+        ["marker 1", "setStyle", [paint("on_scene")]],
+        ["Fire", "removeLayer", ["marker 1"]],
+        ["marker 1", "setLatLng", [[51.6, -0.2]]],
+        ["Fire", "addLayer", ["marker 1"]],
+        ["marker 1", "setTooltipContent", "Ann Fire (Fire)|On scene"],
+        # A new answer without a position: recoloured, and its clusters' rings redrawn.
+        ["marker 3", "setStyle", [paint(None)]],
+        ["Police", "refreshClusters", [["marker 3"]]],
+        ["marker 3", "setTooltipContent", "Cy Police (Police)|No answer"],
+        # Bob had no position: his first answer with one draws him, in the Police layer.
+        [
+            "marker 2",
+            "new circleMarker",
+            [[51.52, -0.11], {"responderId": "2", **STYLE, **paint("acknowledged")}],
+        ],
+        ["marker 2", "bindTooltip", "Bob Police (Police)|Acknowledged"],
+        ["Police", "addLayer", ["marker 2"]],
+        # Another incident's answer and an unknown responder change nothing; an empty
+        # position is no position.
+        ["marker 5", "setStyle", [paint("en_route")]],
+        ["Council", "refreshClusters", [["marker 5"]]],
+        ["marker 5", "setTooltipContent", "Ed Council (Council)|En route"],
     ]
-    assert calls["3"][-2:] == [
-        ["setStyle", [{"color": unanswered, "fillColor": unanswered}]],
-        ["setTooltipContent", "Cy Police (Police)|No answer"],
-    ]
-    # Bob had no position: his first answer with one draws him, in the Police layer.
-    acknowledged = ANSWER_COLOURS["acknowledged"]
-    assert calls["2"][0] == [
-        "new circleMarker",
-        [[51.52, -0.11], {"radius": 8, "weight": 2, "fill": True, "fillOpacity": 0.85}],
-    ]
-    assert calls["2"][1:] == [
-        ["addTo", "layer"],
-        ["bindTooltip", "Bob Police (Police)|Acknowledged"],
-        ["setStyle", [{"color": acknowledged, "fillColor": acknowledged}]],
-        ["setTooltipContent", "Bob Police (Police)|Acknowledged"],
-    ]
-    # Another incident's answer and an unknown responder change nothing.
-    assert [name for name, _ in calls["4"]] == ["new circleMarker", "addTo", "bindTooltip"]
-    assert "99" not in calls
 
 
 @needs_node
@@ -339,7 +427,7 @@ def test_it_keeps_names_out_of_markup_and_code() -> None:
     assert "<img" not in page(rendered)
     assert "</script>" not in rendered.script
     check = """
-        const [, label] = show(window.tocsinMarkers[1].calls).find(([n]) => n === "bindTooltip");
+        const [, , label] = show(log).find(([, n]) => n === "bindTooltip");
         console.log(JSON.stringify({alerted, label}));
     """
     out = json.loads(run_in_fake_browser(rendered.script, check))
@@ -352,3 +440,69 @@ def test_it_imports_neither_flask_nor_the_rest_of_tocsin() -> None:
     run = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+# --- the map page: drawn from the database -------------------------------------------------
+
+FLOOD = IncidentForm(
+    title="Flood on the Portway",
+    kind="flood",
+    severity="major",
+    lat="51.47",
+    lon="-2.62",
+    message="Road closed. Boats to Sea Mills.",
+    agency_slugs=["fire"],
+    channels=["email"],
+)
+
+
+def declare(tocsin) -> tuple[int, list[Notification]]:
+    """An incident alerting the fire teams by email; its id and its notifications."""
+    with tocsin.db.write() as session:
+        user = session.scalars(select(User).where(User.username == "commander")).one()
+        incident_id = declare_incident(session, FLOOD, user, tocsin.links).id
+    notifications = tocsin.db.session.scalars(
+        select(Notification)
+        .join(Notification.alert)
+        .where(Alert.incident_id == incident_id)
+        .order_by(Notification.id)
+    ).all()
+    tocsin.db.remove()
+    return incident_id, list(notifications)
+
+
+def answer(tocsin, n: Notification, what: str, lat: float | None = None, lon: float | None = None):
+    responses.record(tocsin.db, responses.Answer(n.id, what, "link", lat=lat, lon=lon))
+
+
+def drawn(client, incident_id: int) -> dict[int, dict]:
+    page = client.get(f"/incidents/{incident_id}/map")
+    assert page.status_code == 200
+    return people_table(page.get_data(as_text=True))
+
+
+def home(tocsin, responder_id: int) -> tuple[float, float]:
+    """The roster position, to the map's six decimals."""
+    r = tocsin.db.session.get(Responder, responder_id)
+    tocsin.db.remove()
+    return (round(r.lat, 6), round(r.lon, 6))
+
+
+def test_the_map_page_draws_responders_where_they_last_shared_their_position(client, tocsin):
+    incident_id, (moved, kept, silent, *_) = declare(tocsin)
+    answer(tocsin, moved, "acknowledged", 51.48, -2.63)
+    answer(tocsin, moved, "en_route", 51.475, -2.625)
+    # An answer without a position leaves the last shared one.
+    answer(tocsin, kept, "en_route", 51.49, -2.61)
+    answer(tocsin, kept, "on_scene")
+    # A position shared for another incident is not one for this incident.
+    other_id, other = declare(tocsin)
+    elsewhere = next(n for n in other if n.responder_id == silent.responder_id)
+    answer(tocsin, elsewhere, "en_route", 1, 1)
+    login(client)
+    people = drawn(client, incident_id)
+    where = {i: (p["answer"], p["lat"], p["lon"]) for i, p in people.items()}
+    assert where[moved.responder_id] == ("en_route", 51.475, -2.625)
+    assert where[kept.responder_id] == ("on_scene", 51.49, -2.61)
+    assert where[silent.responder_id] == (None, *home(tocsin, silent.responder_id))
+    assert drawn(client, other_id)[silent.responder_id]["lat"] == 1
