@@ -29,6 +29,7 @@ from broker.env import ConfigError, env_bool, env_int, env_str
 from broker.topology import Topology
 from broker.transport import Transport, make_transport
 from coordinator import bench as fanout_bench
+from coordinator import bench_consoles as consoles_bench
 from coordinator import migrate
 from coordinator.app import create_app
 from coordinator.background import start_hub_loops
@@ -176,6 +177,47 @@ def bench_fanout(
 ) -> None:
     """One alert to N responders x 2 channels through RabbitMQ, hub, worker and simulator."""
     fanout_bench.main(responders, runs, latency_ms, concurrency, cap, amqp_url)
+
+
+@bench.command("consoles")
+@click.option(
+    "--clients",
+    default=500,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Socket.IO consoles in the incident's room",
+)
+@click.option(
+    "--rate",
+    default=100.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="answers posted per second",
+)
+@click.option(
+    "--seconds",
+    default=15.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="how long answers are posted",
+)
+@click.option(
+    "--processes",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="client processes the consoles are spread over",
+)
+@click.option(
+    "--database-url",
+    default=None,
+    help="an empty database to use (default: SQLite in a temporary directory)",
+)
+def bench_consoles(
+    clients: int, rate: float, seconds: float, processes: int, database_url: str | None
+) -> None:
+    """C consoles on one hub while answers arrive: answer-to-every-console delay, hub memory."""
+    consoles_bench.main(clients, rate, seconds, processes, database_url)
 
 
 @cli.group("audit")
