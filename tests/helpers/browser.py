@@ -98,6 +98,14 @@ def screenshot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     return path
 
 
+def element_screenshot(locator, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """Save a PNG of one element (e.g. the map panel) under test-artifacts/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    locator.screenshot(path=str(path))
+    return path
+
+
 def sign_in(page, base_url: str, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{base_url}/login")
     page.fill("input[name=username]", username)
