@@ -46,10 +46,25 @@ def notifications_changed(incident_id: int, payloads: list[dict[str, object]]) -
     socketio.emit("notifications", payloads, to=room(incident_id))
 
 
+def introduced_payload(
+    n: Notification, name: str, agency: str, lat: float | None, lon: float | None
+) -> dict[str, object]:
+    """A notification with whom it reached and where they are on the roster, so a
+    page with no row or marker for them yet (a backup team, another agency
+    brought in by an escalation step) can add them."""
+    return {
+        **notification_payload(n),
+        "responder_name": name,
+        "agency_name": agency,
+        "lat": lat,
+        "lon": lon,
+    }
+
+
 def notification_added(incident_id: int, n: Notification) -> None:
     """A fallback or replay created a notification the board has not seen."""
-    payload = notification_payload(n)
-    payload["responder_name"] = n.responder.name
+    r = n.responder
+    payload = introduced_payload(n, r.name, r.agency.name, r.lat, r.lon)
     socketio.emit("notification_added", payload, to=room(incident_id))
 
 

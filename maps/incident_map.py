@@ -38,6 +38,9 @@ ANSWER_LABELS: dict[str | None, str] = {
 }
 
 INCIDENT_COLOUR = "#111827"
+# Folium's MarkerCluster takes these as keyword arguments; agencies added live pass
+# them (camelCased) to L.markerClusterGroup.
+CLUSTER_OPTIONS: dict[str, Any] = {"show_coverage_on_hover": False, "max_cluster_radius": 60}
 RESPONDER_STYLE: dict[str, Any] = {"radius": 8, "weight": 2, "fill": True, "fill_opacity": 0.85}
 METRES_PER_DEGREE = 111_320.0
 COORDINATE_DIGITS = 6
@@ -105,10 +108,11 @@ def build_incident_map(
 
     incident_marker = _add_incident(m, incident)
     clusters = _add_agency_clusters(m, people, f"{vendor}/markercluster")
-    if clusters:
-        folium.LayerControl(collapsed=False).add_to(m)
+    layer_control = folium.LayerControl(collapsed=False) if clusters else None
+    if layer_control:
+        layer_control.add_to(m)
     _Legend().add_to(m)
-    _LiveResponses(incident, incident_marker, people, clusters).add_to(m)
+    _LiveResponses(incident, incident_marker, people, clusters, layer_control).add_to(m)
     return _render(m)
 
 
@@ -187,9 +191,7 @@ def _add_agency_clusters(
     clusters: dict[str, MarkerCluster] = {}
     for agency in sorted({r.agency for r in responders}):
         # Leaflet's layer control inserts names as HTML; agency names are data, not markup.
-        cluster = MarkerCluster(
-            name=html.escape(agency), show_coverage_on_hover=False, max_cluster_radius=60
-        )
+        cluster = MarkerCluster(name=html.escape(agency), **CLUSTER_OPTIONS)
         cluster.default_js = [("markerclusterjs", f"{vendor}/leaflet.markercluster.js")]
         cluster.default_css = [
             ("markerclustercss", f"{vendor}/MarkerCluster.css"),
@@ -431,13 +433,55 @@ class _LiveResponses(MacroElement):
             return true;
         }
 
+        // An agency brought in live (an escalation step) gets its own cluster layer, listed
+        // in the layer control like the others; the control is made when the first one is.
+        var layerControl = {{ this.layer_control }};
+        function groupFor(agency) {
+            if (Object.prototype.hasOwnProperty.call(groups, agency)) return groups[agency];
+            var group = L.markerClusterGroup({{ this.cluster_options }});
+            group.options.iconCreateFunction = clusterIcon;
+            group.addTo({{ this._parent.get_name() }});
+            if (!layerControl) {
+                layerControl = L.control.layers(null, null, {collapsed: false})
+                    .addTo({{ this._parent.get_name() }});
+            }
+            // The layer control inserts names as HTML: escape the agency's name.
+            var name = document.createElement("div");
+            name.appendChild(document.createTextNode(agency));
+            layerControl.addOverlay(group, name.innerHTML);
+            groups[agency] = group;
+            return group;
+        }
+
+        // A notification to someone the map has never seen (a backup team, another agency
+        // called in by an escalation step): add them, at their roster position if they have one.
+        function addResponder(n) {
+            if (!n || n.responder_name == null || n.agency_name == null) return false;
+            var id = String(n.responder_id);
+            if (Object.prototype.hasOwnProperty.call(people, id)) return false;
+            people[id] = {name: String(n.responder_name), agency: String(n.agency_name),
+                          answer: null};
+            var lat = coordinate(n.lat), lon = coordinate(n.lon);
+            var group = groupFor(people[id].agency);
+            if (!(isFinite(lat) && isFinite(lon))) return true;
+            markers[id] = newMarker(id, [lat, lon]);
+            group.addLayer(markers[id]);
+            return true;
+        }
+
         window.tocsinMarkers = markers;
         window.tocsinAgencyLayers = groups;
         window.tocsinApplyResponse = applyResponse;
+        window.tocsinAddResponder = addResponder;
 
         function attach() {
             var socket = window.tocsinSocket;
-            if (socket && typeof socket.on === "function") socket.on("response", applyResponse);
+            if (!(socket && typeof socket.on === "function")) return;
+            socket.on("response", applyResponse);
+            socket.on("notification_added", addResponder);
+            socket.on("escalation", function (e) {
+                (e.notifications || []).forEach(addResponder);
+            });
         }
         // The page may create its socket in a later script: wait for the DOM to be parsed.
         if (window.tocsinSocket || document.readyState !== "loading") attach();
@@ -453,6 +497,7 @@ class _LiveResponses(MacroElement):
         incident_marker: folium.CircleMarker,
         responders: Sequence[MapResponder],
         groups: dict[str, MarkerCluster],
+        layer_control: folium.LayerControl | None,
     ) -> None:
         super().__init__()
         self._name = "LiveResponses"
@@ -466,6 +511,8 @@ class _LiveResponses(MacroElement):
         self.people = _js_json(_people(responders))
         self.incident_marker = incident_marker
         self.groups = groups
+        self.layer_control = layer_control.get_name() if layer_control else "null"
+        self.cluster_options = _js_json({camelize(k): v for k, v in CLUSTER_OPTIONS.items()})
         self.bounds = _js_json(_bounds(incident, responders))
         self.fit_options = _js_json({"padding": [24, 24], "maxZoom": 16, "animate": False})
 

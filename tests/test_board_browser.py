@@ -200,6 +200,23 @@ def test_an_escalation_step_to_another_agency_adds_its_rows_live(system):
         assert list(after["agencies"]) == ["City Council", "Fire and Rescue"]
         council_rows = page.locator("#board tbody tr[data-agency='City Council']")
         assert council_rows.count() == 3
+        # The map takes them in too: a cluster layer of their own, a marker each, no answer.
+        council_ids = [int(row.get_attribute("data-responder")) for row in council_rows.all()]
+        on_map = page.evaluate(
+            """ids => ({
+                layer: "City Council" in window.tocsinAgencyLayers,
+                control: [...document.querySelectorAll(".leaflet-control-layers-overlays label")]
+                    .some(label => label.textContent.trim() === "City Council"),
+                colours: ids.map(id => window.tocsinMarkers[id] &&
+                                       window.tocsinMarkers[id].options.fillColor),
+            })""",
+            council_ids,
+        )
+        assert on_map == {
+            "layer": True,
+            "control": True,
+            "colours": [ANSWER_COLOURS[None]] * 3,
+        }
         assert after["channels"]["sms"]["notifications"] == (
             before["channels"]["sms"]["notifications"] + 3
         )

@@ -474,7 +474,7 @@ def _max_notification_id(session: Session, alert_id: int) -> int:
 def _added(session: Session, alert_id: int, step: int, after: int) -> list[dict[str, object]]:
     """The notifications this step created, for the board."""
     rows = session.execute(
-        select(Notification, Responder.name, Agency.name)
+        select(Notification, Responder.name, Agency.name, Responder.lat, Responder.lon)
         .join(Responder, Notification.responder_id == Responder.id)
         .join(Agency, Responder.agency_id == Agency.id)
         .where(
@@ -482,10 +482,7 @@ def _added(session: Session, alert_id: int, step: int, after: int) -> list[dict[
         )
         .order_by(Notification.id)
     ).all()
-    return [
-        {**live.notification_payload(n), "responder_name": name, "agency_name": agency}
-        for n, name, agency in rows
-    ]
+    return [live.introduced_payload(*row) for row in rows]
 
 
 # --- the board ------------------------------------------------------------------

@@ -298,8 +298,10 @@
         .then(function (snapshot) {
           snapshot.notifications.forEach(applyNotification);
           snapshot.responses.forEach(applyResponse);
-          // The map script comes after this one; by now it has run.
+          // The map script comes after this one; by now it has run. People an
+          // escalation brought in before the page joined join the map too.
           if (typeof window.tocsinApplyResponse === "function") {
+            snapshot.notifications.forEach(function (n) { window.tocsinAddResponder(n); });
             snapshot.responses.forEach(function (r) { window.tocsinApplyResponse(r); });
           }
           ready = true;

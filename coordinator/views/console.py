@@ -278,7 +278,7 @@ def state(incident_id: int):  # type: ignore[no-untyped-def]
     _incident(incident_id)
     session = tocsin().db.session
     notifications = session.execute(
-        select(Notification, Responder.name, Agency.name)
+        select(Notification, Responder.name, Agency.name, Responder.lat, Responder.lon)
         .join(Notification.alert)
         .join(Responder, Notification.responder_id == Responder.id)
         .join(Agency, Responder.agency_id == Agency.id)
@@ -292,10 +292,7 @@ def state(incident_id: int):  # type: ignore[no-untyped-def]
         .order_by(Response.received_at, Response.id)
     ).all()
     return jsonify(
-        notifications=[
-            {**live.notification_payload(n), "responder_name": name, "agency_name": agency}
-            for n, name, agency in notifications
-        ],
+        notifications=[live.introduced_payload(*row) for row in notifications],
         responses=[live.response_payload(r) for r in responses],
         breakdown=breakdown(incident_id),
     )
