@@ -492,12 +492,16 @@ def report_progress(bench: ConsolesBench, progress: dict[str, int], stop: Event)
         )
 
 
-def wait_for(what: str, done, timeout: float) -> None:  # type: ignore[no-untyped-def]
+def wait_joined(bench: ConsolesBench, timeout: float) -> int:
+    """Consoles in the room once every process has joined its own; a process
+    or the hub dying on the way ends the bench at once, not at the timeout."""
     deadline = time.monotonic() + timeout
-    while not done():
+    while (joined := bench.joined()) is None:
+        bench.check_alive()
         if time.monotonic() > deadline:
-            raise SystemExit(f"{what} took longer than {timeout:.0f} s")
+            raise SystemExit(f"connecting the consoles took longer than {timeout:.0f} s")
         gevent.sleep(0.2)
+    return joined
 
 
 def drain(bench: ConsolesBench, expected: int) -> None:
@@ -582,6 +586,7 @@ def figures(consoles: list[dict], at: dict[int, float], posted: list[Posted]) ->
 class Run:
     """What one measured run saw, before the figures are worked out."""
 
+    clients: int  # consoles asked for
     consoles: list[dict]  # each joined console's summary (received, duplicates, error)
     at: dict[int, float]  # responder id -> the hub's received_at
     posted: list[Posted]
@@ -590,7 +595,6 @@ class Run:
     cpu: dict[str, float]  # process -> CPU seconds over busy_s
     rss_joined: float
     hub_peak: float
-    hub_pid: int
 
 
 def measure(bench: ConsolesBench, rate: float, count: int) -> Run:
@@ -604,15 +608,17 @@ def measure(bench: ConsolesBench, rate: float, count: int) -> Run:
     gevent.spawn(report_progress, bench, progress, stop_progress)
     try:
         bench.start_consoles(seeded.incident_id, cookie)
-        wait_for("connecting the consoles", lambda: bench.joined() is not None, timeout=300)
+        joined = wait_joined(bench, timeout=300)
         for error in sorted({e for g in bench.groups for e in g.errors}):
             print(f"  console error: {error}")
+        if not joined:
+            raise SystemExit("no console could join the incident's room")
         rss_joined = _status_mib(bench.hub.pid, "VmRSS")
         cpu_before = bench.cpu()
         started = time.monotonic()
         posted = post_answers(bench, answer_urls(bench, seeded), rate, progress)
         posting_s = time.monotonic() - started
-        drain(bench, (bench.joined() or 0) * sum(p.status == 200 for p in posted))
+        drain(bench, joined * sum(p.status == 200 for p in posted))
         busy_s = time.monotonic() - started
         cpu = {name: s - cpu_before[name] for name, s in bench.cpu().items()}
         hub_peak = _status_mib(bench.hub.pid, "VmHWM")
@@ -622,7 +628,7 @@ def measure(bench: ConsolesBench, rate: float, count: int) -> Run:
     bench.stop()
     print(f"  hub pid {bench.hub.pid} stopped (exit {bench.hub.returncode})")
     at = received_at(bench.db_url, seeded.incident_id)
-    return Run(consoles, at, posted, posting_s, busy_s, cpu, rss_joined, hub_peak, bench.hub.pid)
+    return Run(bench.clients, consoles, at, posted, posting_s, busy_s, cpu, rss_joined, hub_peak)
 
 
 def answer_urls(bench: ConsolesBench, seeded: Seeded) -> list[tuple[int, str]]:
@@ -658,8 +664,8 @@ def main(
 
 
 def report(run: Run) -> bool:
-    """Print the figures, the fixed line last; False when an answer failed or an
-    event was lost (the figures are printed all the same)."""
+    """Print the figures, the fixed line last; False when a console could not
+    join, an answer failed or an event was lost (the figures are printed all the same)."""
     r = figures(run.consoles, run.at, run.posted)
     failed = sum(p.status != 200 for p in run.posted)
     dropped = sum(1 for c in run.consoles if c["error"])
@@ -700,4 +706,5 @@ def report(run: Run) -> bool:
         f"median {_pct(r.last_ms, 0.5):.0f} ms, p99 {_pct(r.last_ms, 0.99):.0f} ms, "
         f"hub {run.hub_peak:.0f} MiB"
     )
-    return failed == 0 and r.lost == 0 and r.answers == len(run.posted)
+    complete = r.consoles == run.clients and r.answers == len(run.posted)
+    return complete and failed == 0 and r.lost == 0
