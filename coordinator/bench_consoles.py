@@ -7,7 +7,8 @@ to the responder page at A per second, each from a different responder (the
 same answer twice is recorded once and shown once). For every answer the
 figure is the delay from the hub's `received_at` (the response row's time, set
 when the answer is written; same machine, same clock as the consoles) until
-the LAST console got its "response" event.
+the LAST console got it in a "responses" event (the hub sends answers as lists,
+gathered for up to 50 ms while it is busy: coordinator/live.py).
 
 The consoles are raw Engine.IO v4 websockets in gevent greenlets, spread over
 client processes: a full client library costs more CPU per frame than the hub
@@ -64,7 +65,7 @@ CONSOLES_ENTRY = (
     "from coordinator.bench_consoles import consoles_process; consoles_process(sys.argv[1:])"
 )
 COOKIE_ENV = "TOCSIN_BENCH_COOKIE"  # the session cookie, kept off the command line
-RESPONSE_EVENT = b'42["response"'
+RESPONSE_EVENT = b'42["responses"'
 RESPONDER_ID = re.compile(rb'"responder_id":\s*(\d+)')
 CONNECTING = 50  # consoles opening their websocket at once, per process
 POSTING = 64  # answers in flight at once
@@ -131,14 +132,14 @@ class Console:
             self.error = str(exc) or type(exc).__name__
 
     def _note(self, payload: bytes, now: float) -> None:
-        found = RESPONDER_ID.search(payload)
-        if found is None:
-            raise ConnectionError(f"a response event without responder_id: {payload[:80]!r}")
-        responder = int(found[1])
-        if responder in self.received:
-            self.duplicates += 1
-        else:
-            self.received[responder] = now
+        found = RESPONDER_ID.findall(payload)
+        if not found:
+            raise ConnectionError(f"a responses event without responder_id: {payload[:80]!r}")
+        for responder in map(int, found):
+            if responder in self.received:
+                self.duplicates += 1
+            else:
+                self.received[responder] = now
 
     def send(self, text: bytes) -> None:
         """A masked text frame (clients must mask; our frames are short)."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import time
+
+import gevent
 from flask import request
 from flask_login import current_user
 from flask_socketio import join_room
@@ -68,8 +72,58 @@ def notification_added(incident_id: int, n: Notification) -> None:
     socketio.emit("notification_added", payload, to=room(incident_id))
 
 
+class Gathered:
+    """One kind of event to a room, sent as lists: at once when the room has
+    been quiet for `window` seconds, else gathered until the window ends.
+
+    Sending is what a busy hub spends its time on: each message goes to every
+    console in the room (500 consoles: ~25 ms of CPU per message). A lone answer
+    still leaves at once; a hundred a second leave as ~20 lists, not 100
+    messages, and wait at most `window`.
+    """
+
+    def __init__(self, event: str, window: float) -> None:
+        self.event = event
+        self.window = window
+        self._pending: dict[str, list[dict[str, object]]] = {}
+        self._sent_at: dict[str, float] = {}
+        self._timers: dict[str, gevent.Greenlet] = {}
+
+    def add(self, to: str, payload: dict[str, object]) -> None:
+        pending = self._pending.get(to)
+        if pending is not None:
+            pending.append(payload)
+            return
+        wait = self._sent_at.get(to, -math.inf) + self.window - time.monotonic()
+        if wait <= 0:
+            self._send(to, [payload])
+        else:
+            self._pending[to] = [payload]
+            self._timers[to] = gevent.spawn_later(wait, self._flush, to)
+
+    def clear(self) -> None:
+        """Forget what was sent and drop what waits (tests start each app afresh)."""
+        for greenlet in self._timers.values():
+            greenlet.kill(block=False)
+        self._timers.clear()
+        self._pending.clear()
+        self._sent_at.clear()
+
+    def _flush(self, to: str) -> None:
+        self._timers.pop(to, None)
+        self._send(to, self._pending.pop(to))
+
+    def _send(self, to: str, payloads: list[dict[str, object]]) -> None:
+        self._sent_at[to] = time.monotonic()
+        socketio.emit(self.event, payloads, to=to)
+
+
+# Answers reach consoles as "responses" lists, gathered for up to 50 ms.
+RESPONSES = Gathered("responses", window=0.05)
+
+
 def response_recorded(incident_id: int, r: Response) -> None:
-    socketio.emit("response", response_payload(r), to=room(incident_id))
+    RESPONSES.add(room(incident_id), response_payload(r))
 
 
 def quorum_changed(incident_id: int, payload: dict[str, object]) -> None:

@@ -477,7 +477,7 @@ class _LiveResponses(MacroElement):
         function attach() {
             var socket = window.tocsinSocket;
             if (!(socket && typeof socket.on === "function")) return;
-            socket.on("response", applyResponse);
+            socket.on("responses", function (list) { list.forEach(applyResponse); });
             socket.on("notification_added", addResponder);
             socket.on("escalation", function (e) {
                 (e.notifications || []).forEach(addResponder);

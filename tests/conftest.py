@@ -54,6 +54,15 @@ def fresh_topology(**options: object) -> Topology:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_live_events() -> None:
+    """Answers gathered for a room of an earlier test's app (incident ids repeat
+    across test databases) must not hold back or join this test's."""
+    from coordinator import live
+
+    live.RESPONSES.clear()
+
+
+@pytest.fixture(autouse=True)
 def _delete_test_topologies(request: pytest.FixtureRequest) -> Iterator[None]:
     """Delete the RabbitMQ queues a test declared as soon as it ends: quorum
     queues kept until the end of the run add up to hundreds, each holding file

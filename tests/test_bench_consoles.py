@@ -111,15 +111,16 @@ def test_it_reads_events_split_anyhow_and_answers_pings():
         conn.sendall(_frame(b'40{"sid":"y"}'))
         seen.append(_client_text(conn))
         conn.sendall(_frame(b'430[{"ok":true}]'))
-        long_event = b'42["response",{"responder_id":7,"label":"' + b"x" * 300 + b'"}]'
+        long_event = b'42["responses",[{"responder_id":7,"label":"' + b"x" * 300 + b'"}]]'
         stream = (
-            _frame(b'42["response",{"responder_id":5,"answer":"en_route"}]')
+            _frame(b'42["responses",[{"responder_id":5,"answer":"en_route"}]]')
             + _frame(b'42["queues",{"sms":{"queued":0}}]')
             + _frame(long_event)
-            + _frame(b'42["response",{"respon', fin=False)
-            + _frame(b'der_id":9}]', opcode=0x0)
+            + _frame(b'42["responses",[{"respon', fin=False)
+            + _frame(b'der_id":9}]]', opcode=0x0)
+            + _frame(b'42["responses",[{"responder_id":11},{"responder_id":12}]]')
             + _frame(b"2")
-            + _frame(b'42["response",{"responder_id":5,"answer":"en_route"}]')
+            + _frame(b'42["responses",[{"responder_id":5,"answer":"en_route"}]]')
         )
         for i in range(len(stream)):  # one byte at a time: every split point
             conn.sendall(stream[i : i + 1])
@@ -137,6 +138,6 @@ def test_it_reads_events_split_anyhow_and_answers_pings():
 
     assert b"Cookie: session=abc\r\n" in seen[0]
     assert seen[1:] == [b"40", b'420["join",{"incident_id":42}]', b"3"]
-    assert sorted(console.received) == [5, 7, 9]
+    assert sorted(console.received) == [5, 7, 9, 11, 12]
     assert console.duplicates == 1
     assert console.error == "the hub closed the connection"

@@ -52,8 +52,8 @@ def test_it_alerts_responders_and_shows_their_answer_live(system):
     reply = system.sim.inbound(sms[0].address, "+15005550006", "1")
     assert reply["status"] == 200
     assert "recorded ACKNOWLEDGED" in reply["body"]
-    events = [e for e in board.get_received() if e["name"] == "response"]
-    assert [e["args"][0]["responder_id"] for e in events] == [sms[0].responder_id]
+    events = [r for e in board.get_received() if e["name"] == "responses" for r in e["args"][0]]
+    assert [r["responder_id"] for r in events] == [sms[0].responder_id]
     board.disconnect()
 
     # The answer link in an email: GET shows, POST records.

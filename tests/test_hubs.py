@@ -274,7 +274,7 @@ class Hubs:
         cookie = self.signed_in(hub).cookies["session"]
         received: dict[str, list[dict]] = {"response": [], "notifications": []}
         client = socketio_client.Client(reconnection=False)
-        client.on("response", received["response"].append)
+        client.on("responses", lambda batch: received["response"].extend(batch))
         client.on("notifications", lambda batch: received["notifications"].extend(batch))
         client.connect(
             hub.url, headers={"Cookie": f"session={cookie}"}, transports=["websocket"],

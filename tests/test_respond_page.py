@@ -96,7 +96,7 @@ def test_an_answer_with_eta_and_position_is_recorded_and_shown_live(app, client,
     assert (r.responder_id, r.answer, r.channel, r.eta_minutes, r.lat, r.lon) == (
         n.responder_id, "en_route", "link", 7, 51.4545, -2.5879,
     )  # fmt: skip
-    live = [e["args"][0] for e in board.get_received() if e["name"] == "response"]
+    live = [r for e in board.get_received() if e["name"] == "responses" for r in e["args"][0]]
     assert [(e["responder_id"], e["eta_minutes"], e["lat"], e["lon"]) for e in live] == [
         (n.responder_id, 7, 51.4545, -2.5879)
     ]

@@ -151,8 +151,9 @@ def test_it_pushes_answers_and_statuses_to_the_board_live(app, client, tocsin, i
     n = first(tocsin, "sms")
     post_sms(client, tocsin, sms_form(n.address, "2"))
     events = {e["name"]: e["args"][0] for e in board.get_received()}
-    assert events["response"]["responder_id"] == n.responder_id
-    assert events["response"]["answer"] == "en_route"
+    assert [(r["responder_id"], r["answer"]) for r in events["responses"]] == [
+        (n.responder_id, "en_route")
+    ]
     board.disconnect()
 
 

@@ -314,7 +314,7 @@
   socket.on("disconnect", function () { liveState.textContent = "reconnecting…"; });
   socket.on("notifications", function (list) { list.forEach(applyNotification); show(); });
   socket.on("notification_added", function (n) { applyNotification(n); show(); });
-  socket.on("response", function (r) { applyResponse(r); show(); });
+  socket.on("responses", function (list) { list.forEach(applyResponse); show(); });
   socket.on("queues", showQueues);
   socket.on("quorum", function (q) {
     showQuorum(q);
