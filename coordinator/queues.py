@@ -24,6 +24,7 @@ from coordinator.models import Outbox
 log = logging.getLogger(__name__)
 CONSOLES = "consoles"  # the Socket.IO room every signed-in console joins
 WINDOW = 10.0  # seconds of results that make the rate
+REPEAT_EVERY = 10  # unchanged figures are sent again after this many intervals
 
 
 class QueueMonitor:
@@ -67,9 +68,18 @@ class QueueMonitor:
         return report
 
     def run(self, stop: Event) -> None:
+        """Send the figures when they change, and every REPEAT_EVERY intervals
+        anyway for consoles that joined since: each send goes to every console,
+        and an idle hub should not spend its time telling 500 of them nothing new."""
+        last: dict | None = None
+        unchanged = 0
         while not stop.wait(self.interval):
             try:
-                socketio.emit("queues", self.snapshot(), to=CONSOLES)
+                figures = self.snapshot()
+                unchanged = unchanged + 1 if figures == last else 0
+                if unchanged % REPEAT_EVERY == 0:
+                    socketio.emit("queues", figures, to=CONSOLES)
+                last = figures
             except Exception:
                 log.exception("queue monitor failed; trying again")
                 self.db.remove()

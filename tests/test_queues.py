@@ -6,7 +6,7 @@ from gevent.event import Event
 from broker.embedded import EmbeddedTransport
 from broker.topology import Topology
 from coordinator.extensions import socketio
-from coordinator.queues import QueueMonitor
+from coordinator.queues import REPEAT_EVERY, QueueMonitor
 from coordinator.relay import OutboxRelay
 from tests.conftest import login
 from tests.helpers import wait_until
@@ -48,4 +48,34 @@ def test_it_sends_the_figures_to_every_console(app, client, tocsin, incident):  
     stop.set()
     loop.join()
     assert received[0]["email"] == {"queued": 12, "rate": 0.0, "eta_seconds": None}
+    console.disconnect()
+
+
+def test_it_sends_unchanged_figures_only_now_and_then(app, client, tocsin, incident):  # noqa: F811
+    class Counted(QueueMonitor):
+        taken = 0
+
+        def snapshot(self):  # type: ignore[no-untyped-def]
+            self.taken += 1
+            return super().snapshot()
+
+    login(client, "observer")
+    console = socketio.test_client(app, flask_test_client=client)
+    console.emit("join", {"incident_id": incident.id}, callback=True)
+    monitor = Counted(tocsin.db, EmbeddedTransport(Topology()), interval=0.01)
+    monitor.transport.declare()
+    stop = Event()
+    loop = gevent.spawn(monitor.run, stop)
+    received: list[dict] = []
+
+    def sent_twice() -> bool:
+        received.extend(e["args"][0] for e in console.get_received() if e["name"] == "queues")
+        return len(received) >= 2
+
+    wait_until(sent_twice, what="the figures sent again although unchanged")
+    stop.set()
+    loop.join()
+    # Nothing changed: the second send is the periodic repeat, not one per look.
+    assert received[0] == received[1]
+    assert monitor.taken >= REPEAT_EVERY + 1
     console.disconnect()
