@@ -18,13 +18,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from coordinator import live
 from coordinator.db import Database
 from coordinator.errors import ValidationError
 from coordinator.models import (
     ANSWERS,
+    Alert,
     ContactPoint,
     Incident,
     Notification,
@@ -49,6 +50,11 @@ SMS_CODES = {
     "4": "on_scene",
     "on scene": "on_scene",
 }
+
+
+# The answer, its audit row and the quorum all need the alert (and its
+# incident): one query with the notification, not one lazy load each.
+WITH_ALERT = [joinedload(Notification.alert).joinedload(Alert.incident)]
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,7 @@ def record(db: Database, answer: Answer) -> tuple[Response, int, bool]:
     """
     validate(answer)
     with db.write() as session:
-        n = session.get(Notification, answer.notification_id)
+        n = session.get(Notification, answer.notification_id, options=WITH_ALERT)
         if n is None:
             raise ValidationError({"notification": "No such notification."})
         existing = _existing(session, n, answer.answer)
