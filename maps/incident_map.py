@@ -6,7 +6,11 @@ of our vendored files under maps/static/vendor/: the console must work with no i
 
 Responders are not folium objects: the page gets one JSON table of people and a short loop draws
 them, because thousands of folium markers render slowly into megabytes of near-identical script.
-Each agency's layer is a marker cluster group so that thousands of responders stay readable.
+Everyone is in ONE marker cluster group, so that thousands of responders stay readable and a crowd
+of several agencies at one spot reads as one set of rings, not one set per agency on top of each
+other. Each agency still has its own entry in the layer control: an empty layer whose adding and
+removing files that agency's markers into, or takes them out of, the shared group (the approach of
+the Leaflet.FeatureGroup.SubGroup plugin, written here in a few lines).
 """
 
 import html
@@ -38,8 +42,7 @@ ANSWER_LABELS: dict[str | None, str] = {
 }
 
 INCIDENT_COLOUR = "#111827"
-# Folium's MarkerCluster takes these as keyword arguments; agencies added live pass
-# them (camelCased) to L.markerClusterGroup.
+# Options of the one marker cluster group (folium's MarkerCluster keyword arguments).
 CLUSTER_OPTIONS: dict[str, Any] = {"show_coverage_on_hover": False, "max_cluster_radius": 60}
 RESPONDER_STYLE: dict[str, Any] = {"radius": 8, "weight": 2, "fill": True, "fill_opacity": 0.85}
 METRES_PER_DEGREE = 111_320.0
@@ -107,12 +110,15 @@ def build_incident_map(
         ).add_to(m)
 
     incident_marker = _add_incident(m, incident)
-    clusters = _add_agency_clusters(m, people, f"{vendor}/markercluster")
-    layer_control = folium.LayerControl(collapsed=False) if clusters else None
+    clusters = _add_cluster_group(m, f"{vendor}/markercluster")
+    # Every agency gets an entry, even one with nobody placed yet: a live answer may bring a
+    # position, and the new marker needs an agency to be shown or hidden with.
+    agencies = sorted({r.agency for r in people})
+    layer_control = folium.LayerControl(collapsed=False) if agencies else None
     if layer_control:
         layer_control.add_to(m)
     _Legend().add_to(m)
-    _LiveResponses(incident, incident_marker, people, clusters, layer_control).add_to(m)
+    _LiveResponses(incident, incident_marker, people, clusters, agencies, layer_control).add_to(m)
     return _render(m)
 
 
@@ -182,23 +188,21 @@ def _add_incident(m: folium.Map, incident: MapIncident) -> folium.CircleMarker:
     return marker
 
 
-def _add_agency_clusters(
-    m: folium.Map, responders: Sequence[MapResponder], vendor: str
-) -> dict[str, MarkerCluster]:
-    """One marker cluster group per agency: a layer of its own in the layer control."""
-    # Every agency gets a layer, even one with nobody placed yet: a live answer may bring a
-    # position, and the new marker needs a layer to join.
-    clusters: dict[str, MarkerCluster] = {}
-    for agency in sorted({r.agency for r in responders}):
-        # Leaflet's layer control inserts names as HTML; agency names are data, not markup.
-        cluster = MarkerCluster(name=html.escape(agency), **CLUSTER_OPTIONS)
-        cluster.default_js = [("markerclusterjs", f"{vendor}/leaflet.markercluster.js")]
-        cluster.default_css = [
-            ("markerclustercss", f"{vendor}/MarkerCluster.css"),
-            ("markerclusterdefaultcss", f"{vendor}/MarkerCluster.Default.css"),
-        ]
-        cluster.add_to(m)
-        clusters[agency] = cluster
+def _add_cluster_group(m: folium.Map, vendor: str) -> MarkerCluster:
+    """The one marker cluster group every responder is drawn into.
+
+    It is not itself in the layer control (the agencies are) and it exists even on a map with
+    nobody yet: people an escalation brings in live are filed into it, and it is what brings in
+    our vendored markercluster script and styles, once.
+    """
+    clusters = MarkerCluster(name="Responders", control=False, **CLUSTER_OPTIONS)
+    # Instance attributes: the class-level lists name CDNs and are shared by every folium map.
+    clusters.default_js = [("markerclusterjs", f"{vendor}/leaflet.markercluster.js")]
+    clusters.default_css = [
+        ("markerclustercss", f"{vendor}/MarkerCluster.css"),
+        ("markerclusterdefaultcss", f"{vendor}/MarkerCluster.Default.css"),
+    ]
+    clusters.add_to(m)
     return clusters
 
 
@@ -282,30 +286,34 @@ class _Legend(MacroElement):
 
 
 class _LiveResponses(MacroElement):
-    """Draws the responders into their agency's cluster group and applies live answers.
+    """Draws the responders into the shared cluster group and applies live answers.
 
     The page owns the Socket.IO client: it creates window.tocsinSocket and joins the incident's
     room. Without it the map is static. Labels are built with text nodes, never innerHTML,
     because names come from data. Exposes window.tocsinMarkers (responder id -> Leaflet circle
-    marker), window.tocsinAgencyLayers (agency name -> its cluster group) and
-    window.tocsinApplyResponse(payload) for the page and for tests.
+    marker), window.tocsinClusters (the one cluster group), window.tocsinAgencyLayers (agency
+    name -> its entry in the layer control: an empty layer that is on the map while the agency
+    is shown), window.tocsinApplyResponse(payload) and window.tocsinAddResponder(notification)
+    for the page and for tests.
     """
 
     _template = Template(
         """
     {% macro script(this, kwargs) %}
     (function () {
+        var map = {{ this._parent.get_name() }};
+        var clusters = {{ this.clusters.get_name() }};
         var incidentId = {{ this.incident_id }};
         var colours = {{ this.colours }};
         var answerLabels = {{ this.labels }};
         var people = {{ this.people }};
         var markerStyle = {{ this.style }};
-        var groups = {
-            {%- for agency, group in this.groups.items() %}
-            {{ agency|tojson }}: {{ group.get_name() }},
-            {%- endfor %}
-        };
         var markers = {};
+        // Keyed by agency names, which are data: without a prototype, "__proto__" or
+        // "constructor" is just another name.
+        var layers = Object.create(null);   // agency -> its entry in the layer control
+        var members = Object.create(null);  // agency -> {responder id: marker}
+        var shown = Object.create(null);    // agency -> its markers are in the cluster group
 
         function textBox(lines) {
             var box = document.createElement("div");
@@ -318,6 +326,12 @@ class _LiveResponses(MacroElement):
         function label(person) {
             var answer = answerLabels[person.answer] || String(person.answer);
             return textBox([person.name + " (" + person.agency + ")", answer]);
+        }
+        // Leaflet's layer control inserts a layer's name as HTML: an agency's name is escaped.
+        function escapeHtml(text) {
+            return String(text).replace(/[&<>"']/g, function (c) {
+                return "&#" + c.charCodeAt(0) + ";";
+            });
         }
         // An answer kind this page does not know is drawn as "no answer" rather than failing;
         // its label still shows the raw answer. A null answer reads the "null" key.
@@ -344,58 +358,109 @@ class _LiveResponses(MacroElement):
         }
 
         // A cluster is a ring split by its members' answers around their number, so a
-        // commander sees "mostly on scene" without zooming in.
+        // commander sees "mostly on scene" without zooming in. Its members may be of several
+        // agencies: one set of rings for the whole crowd.
         function clusterIcon(cluster) {
-            var members = cluster.getAllChildMarkers();
+            var all = cluster.getAllChildMarkers();
             var counts = {};
-            members.forEach(function (marker) {
+            all.forEach(function (marker) {
                 var answer = known(people[marker.options.responderId].answer);
                 counts[answer] = (counts[answer] || 0) + 1;
             });
             var stops = [], parts = [], start = 0;
             Object.keys(colours).forEach(function (answer) {
                 if (!counts[answer]) return;
-                var end = start + 100 * counts[answer] / members.length;
+                var end = start + 100 * counts[answer] / all.length;
                 stops.push(colours[answer] + " " + start + "% " + end + "%");
                 parts.push(counts[answer] + " " + answerLabels[answer].toLowerCase());
                 start = end;
             });
-            var size = members.length < 10 ? 34 : members.length < 100 ? 40 : 46;
+            var size = all.length < 10 ? 34 : all.length < 100 ? 40 : 46;
             var ring = document.createElement("div");
             ring.className = "tocsin-cluster";
             ring.style.cssText = "width:100%;height:100%;margin:0;border-radius:50%;" +
                 "display:flex;align-items:center;justify-content:center;" +
                 "box-shadow:0 0 0 1px #fff,0 1px 3px rgba(0,0,0,.4)";
             ring.style.background = "conic-gradient(" + stops.join(",") + ")";
-            ring.title = members.length + " responders: " + parts.join(", ");
+            ring.title = all.length + " responders: " + parts.join(", ");
             var count = document.createElement("span");
             count.style.cssText = "width:60%;height:60%;border-radius:50%;" +
                 "background:#fff;color:#111827;font:bold 12px/1 sans-serif;" +
                 "display:flex;align-items:center;justify-content:center";
-            count.textContent = String(members.length);
+            count.textContent = String(all.length);
             ring.appendChild(count);
             return L.divIcon({
                 html: ring, className: "marker-cluster", iconSize: L.point(size, size)
             });
         }
+        clusters.options.iconCreateFunction = clusterIcon;
+
+        function membersOf(agency) {
+            return Object.keys(members[agency]).map(function (id) { return members[agency][id]; });
+        }
+        // Showing an agency files all its markers into the shared group in one addLayers, at
+        // their current place and colour; hiding takes them out in one removeLayers.
+        function showAgency(agency, on) {
+            if (shown[agency] === on) return;
+            shown[agency] = on;
+            var list = membersOf(agency);
+            if (on) {
+                clusters.addLayers(list);
+                return;
+            }
+            clusters.removeLayers(list);
+            // markercluster 1.5.3's removeLayers, unlike its removeLayer, leaves the group
+            // listening to each marker's "move": a hidden marker that moves would file itself
+            // back in. Stop listening; addLayers listens again when the agency is shown.
+            list.forEach(function (marker) {
+                marker.off(clusters._childMarkerEventHandlers, clusters);
+            });
+        }
+
+        // An agency's entry in the layer control holds no layers of its own: ticking it (adding
+        // it to the map) shows the agency's markers in the shared group, unticking hides them.
+        var layerControl = {{ this.layer_control }};
+        function agencyLayer(agency) {
+            if (agency in layers) return layers[agency];
+            var layer = L.layerGroup();
+            layer.onAdd = function () { showAgency(agency, true); };
+            layer.onRemove = function () { showAgency(agency, false); };
+            layers[agency] = layer;
+            members[agency] = {};
+            shown[agency] = true;
+            layer.addTo(map);
+            // An agency brought in live (an escalation step) is listed like the others; the
+            // control is made when the first one is, should the page have had nobody.
+            if (!layerControl) {
+                layerControl = L.control.layers(null, null, {collapsed: false}).addTo(map);
+            }
+            layerControl.addOverlay(layer, escapeHtml(agency));
+            return layer;
+        }
+        // A marker for someone's first position: filed in the group if their agency is shown.
+        function place(id, latlng) {
+            var agency = people[id].agency;
+            agencyLayer(agency);
+            var marker = markers[id] = newMarker(id, latlng);
+            members[agency][id] = marker;
+            if (shown[agency]) clusters.addLayer(marker);
+        }
 
         {{ this.incident_marker.get_name() }}.bindTooltip(textBox({{ this.incident_lines }}));
-        // The view is set before any responder is drawn and without animation, so the groups
-        // cluster once, at the zoom the page opens with.
-        {{ this._parent.get_name() }}.fitBounds({{ this.bounds }}, {{ this.fit_options }});
-        var drawn = {};
-        Object.keys(groups).forEach(function (agency) {
-            groups[agency].options.iconCreateFunction = clusterIcon;
-            drawn[agency] = [];
-        });
+        // The view is set before any responder is drawn and without animation, so the group
+        // clusters once, at the zoom the page opens with.
+        map.fitBounds({{ this.bounds }}, {{ this.fit_options }});
+        {{ this.agencies }}.forEach(function (agency) { agencyLayer(agency); });
+        var drawn = [];
         Object.keys(people).forEach(function (id) {
             var person = people[id];
             if (person.lat === null || person.lon === null) return;
-            markers[id] = newMarker(id, [person.lat, person.lon]);
-            drawn[person.agency].push(markers[id]);
+            var marker = markers[id] = newMarker(id, [person.lat, person.lon]);
+            members[person.agency][id] = marker;
+            drawn.push(marker);
         });
-        // One addLayers per group clusters thousands of markers in one pass.
-        Object.keys(groups).forEach(function (agency) { groups[agency].addLayers(drawn[agency]); });
+        // One addLayers clusters thousands of markers in one pass.
+        clusters.addLayers(drawn);
 
         function applyResponse(payload) {
             if (!payload) return false;
@@ -409,48 +474,29 @@ class _LiveResponses(MacroElement):
             person.answer = payload.answer == null ? null : payload.answer;
             var lat = coordinate(payload.lat), lon = coordinate(payload.lon);
             var placed = isFinite(lat) && isFinite(lon);
-            var group = groups[person.agency];
             var marker = markers[id];
             if (!marker) {
                 if (!placed) return false;
                 // First position for someone who had none: draw them now.
-                markers[id] = newMarker(id, [lat, lon]);
-                group.addLayer(markers[id]);
+                place(id, [lat, lon]);
                 return true;
             }
+            // A hidden agency's marker is updated all the same, out of the group: it is filed
+            // in at its new place, in its new colour, when the agency is shown again.
+            var inGroup = shown[person.agency];
             marker.setStyle(paint(person.answer));
             if (placed) {
                 // The group files markers by position: take it out, move it, file it again.
-                group.removeLayer(marker);
+                if (inGroup) clusters.removeLayer(marker);
                 marker.setLatLng([lat, lon]);
-                group.addLayer(marker);
-            } else {
+                if (inGroup) clusters.addLayer(marker);
+            } else if (inGroup) {
                 // Redraw the rings of the clusters holding it. refreshClusters takes an array:
                 // it treats only L.Marker, not a circle marker, as a single layer.
-                group.refreshClusters([marker]);
+                clusters.refreshClusters([marker]);
             }
             marker.setTooltipContent(tooltipOf(id));
             return true;
-        }
-
-        // An agency brought in live (an escalation step) gets its own cluster layer, listed
-        // in the layer control like the others; the control is made when the first one is.
-        var layerControl = {{ this.layer_control }};
-        function groupFor(agency) {
-            if (Object.prototype.hasOwnProperty.call(groups, agency)) return groups[agency];
-            var group = L.markerClusterGroup({{ this.cluster_options }});
-            group.options.iconCreateFunction = clusterIcon;
-            group.addTo({{ this._parent.get_name() }});
-            if (!layerControl) {
-                layerControl = L.control.layers(null, null, {collapsed: false})
-                    .addTo({{ this._parent.get_name() }});
-            }
-            // The layer control inserts names as HTML: escape the agency's name.
-            var name = document.createElement("div");
-            name.appendChild(document.createTextNode(agency));
-            layerControl.addOverlay(group, name.innerHTML);
-            groups[agency] = group;
-            return group;
         }
 
         // A notification to someone the map has never seen (a backup team, another agency
@@ -461,16 +507,15 @@ class _LiveResponses(MacroElement):
             if (Object.prototype.hasOwnProperty.call(people, id)) return false;
             people[id] = {name: String(n.responder_name), agency: String(n.agency_name),
                           answer: null};
+            agencyLayer(people[id].agency);
             var lat = coordinate(n.lat), lon = coordinate(n.lon);
-            var group = groupFor(people[id].agency);
-            if (!(isFinite(lat) && isFinite(lon))) return true;
-            markers[id] = newMarker(id, [lat, lon]);
-            group.addLayer(markers[id]);
+            if (isFinite(lat) && isFinite(lon)) place(id, [lat, lon]);
             return true;
         }
 
         window.tocsinMarkers = markers;
-        window.tocsinAgencyLayers = groups;
+        window.tocsinClusters = clusters;
+        window.tocsinAgencyLayers = layers;
         window.tocsinApplyResponse = applyResponse;
         window.tocsinAddResponder = addResponder;
 
@@ -496,7 +541,8 @@ class _LiveResponses(MacroElement):
         incident: MapIncident,
         incident_marker: folium.CircleMarker,
         responders: Sequence[MapResponder],
-        groups: dict[str, MarkerCluster],
+        clusters: MarkerCluster,
+        agencies: Sequence[str],
         layer_control: folium.LayerControl | None,
     ) -> None:
         super().__init__()
@@ -510,9 +556,9 @@ class _LiveResponses(MacroElement):
         self.incident_lines = _js_json([incident.title])
         self.people = _js_json(_people(responders))
         self.incident_marker = incident_marker
-        self.groups = groups
+        self.clusters = clusters
+        self.agencies = _js_json(list(agencies))
         self.layer_control = layer_control.get_name() if layer_control else "null"
-        self.cluster_options = _js_json({camelize(k): v for k, v in CLUSTER_OPTIONS.items()})
         self.bounds = _js_json(_bounds(incident, responders))
         self.fit_options = _js_json({"padding": [24, 24], "maxZoom": 16, "animate": False})
 

@@ -35,9 +35,12 @@ INCIDENT = MapIncident(7, "Chemical spill, Avonmouth docks", 51.5000, -2.7000, r
 AGENCIES = ["Ambulance", "Council", "Fire", "Police"]
 ANSWERS = list(ANSWER_COLOURS)
 CROWD = 2_000
-# One responder per answer, each a kilometre from the crowd and from the others: drawn alone.
+# One responder per answer, each kilometres from the crowd and 2.5 km from the others, whatever
+# their agency (everyone is in one cluster group): drawn alone.
 LONERS = [
-    MapResponder(90_000 + i, f"Loner {i}", AGENCIES[i % 4], (5153 + i) / 100, -2.64, answer)
+    MapResponder(
+        90_000 + i, f"Loner {i}", AGENCIES[i % 4], (515_300 + 225 * i) / 10_000, -2.64, answer
+    )
     for i, answer in enumerate(ANSWERS)
 ]
 NOWHERE = MapResponder(99_999, "Nia Nowhere", "Police", None, None, None)
@@ -130,19 +133,26 @@ class MapPage:
         self.start = self.js("return [map.getCenter().lat, map.getCenter().lng, map.getZoom()];")
 
     def js(self, body: str, arg: object = None):  # type: ignore[no-untyped-def]
-        """Run `body` with `map`, `groups` (agency layers), `markers` and `arg` in scope."""
+        """Run `body` with `map`, `clusters` (the one cluster group), `layers` (agency name ->
+        its entry in the layer control), `markers` and `arg` in scope."""
         return self.page.evaluate(
-            "([mapId, arg]) => { const map = window[mapId]; const groups ="
-            " window.tocsinAgencyLayers; const markers = window.tocsinMarkers; " + body + " }",
+            "([mapId, arg]) => { const map = window[mapId];"
+            " const clusters = window.tocsinClusters; const layers = window.tocsinAgencyLayers;"
+            " const markers = window.tocsinMarkers; " + body + " }",
             [self.map_id, arg],
         )
 
     def settle(self) -> None:
-        """Wait until no cluster group has a zoom animation running or queued."""
+        """Wait until the cluster group has no zoom animation running or queued."""
         self.page.wait_for_function(
-            "() => Object.values(window.tocsinAgencyLayers)"
-            ".every((g) => !g._inZoomAnimation && !g._queueTimeout)"
+            "() => !window.tocsinClusters._inZoomAnimation && !window.tocsinClusters._queueTimeout"
         )
+
+    def tick(self, agency: str, on: bool) -> None:
+        """Tick or untick an agency in the layer control, as a commander does."""
+        box = self.page.get_by_label(agency, exact=True)
+        box.check() if on else box.uncheck()
+        self.settle()
 
     def view(self, lat: float, lon: float, zoom: int) -> None:
         self.js("map.setView([arg[0], arg[1]], arg[2], {animate: false});", [lat, lon, zoom])
@@ -157,31 +167,32 @@ class MapPage:
         return result
 
     def shown(self) -> dict:
-        """What the map shows now: each cluster icon with its members, each marker drawn alone."""
+        """What the map shows now: each cluster icon with its members, each marker drawn alone,
+        the markers out of view and those of hidden agencies (out of the cluster group)."""
         return self.js(
             """
-            const clusters = new Map(), alone = [], out = [];
-            for (const [agency, group] of Object.entries(groups)) {
-                group.eachLayer((marker) => {
-                    const id = Number(marker.options.responderId);
-                    // A circle marker drawn on its own is on the map; getVisibleParent only
-                    // knows icons, so it answers for clustered markers.
-                    if (map.hasLayer(marker)) { alone.push(id); return; }
-                    const parent = group.getVisibleParent(marker);
-                    if (parent === null) { out.push(id); return; }
-                    if (!clusters.has(parent)) clusters.set(parent, {agency, ids: []});
-                    clusters.get(parent).ids.push(id);
-                });
-            }
+            const found = new Map(), alone = [], out = [];
+            clusters.eachLayer((marker) => {
+                const id = Number(marker.options.responderId);
+                // A circle marker drawn on its own is on the map; getVisibleParent only
+                // knows icons, so it answers for clustered markers.
+                if (map.hasLayer(marker)) { alone.push(id); return; }
+                const parent = clusters.getVisibleParent(marker);
+                if (parent === null) { out.push(id); return; }
+                if (!found.has(parent)) found.set(parent, []);
+                found.get(parent).push(id);
+            });
+            const hidden = Object.keys(markers).filter((id) => !clusters.hasLayer(markers[id]));
             return {
-                clusters: [...clusters].map(([cluster, c]) => ({
-                    agency: c.agency,
-                    ids: c.ids,
+                clusters: [...found].map(([cluster, ids]) => ({
+                    ids,
                     number: cluster._icon.textContent,
                     title: cluster._icon.querySelector(".tocsin-cluster").title,
                     at: [cluster.getLatLng().lat, cluster.getLatLng().lng],
                 })),
                 alone, out,
+                hidden: hidden.map(Number).sort((a, b) => a - b),
+                hidden_drawn: hidden.filter((id) => map.hasLayer(markers[id])).length,
                 icons: document.querySelectorAll(".marker-cluster").length,
             };
             """
@@ -193,11 +204,10 @@ class MapPage:
             """
             const m = markers[String(arg)];
             if (!m) return null;
-            const agency = Object.keys(groups).find((a) => groups[a].hasLayer(m));
-            const copies = agency ? groups[agency].getLayers().filter((x) => x === m).length : 0;
             return {
                 at: [m.getLatLng().lat, m.getLatLng().lng],
-                agency, copies,
+                // In the cluster group, and how many times (a marker filed twice is a bug).
+                copies: clusters.getLayers().filter((x) => x === m).length,
                 color: m.options.color,
                 alone: map.hasLayer(m),
                 stroke: m._path && map.hasLayer(m) ? m._path.getAttribute("stroke") : null,
@@ -239,9 +249,13 @@ def crowd_map(browser, server, guard) -> Iterator[MapPage]:
     page.close()
 
 
-def ring_title(ids: list[int], changed: dict[int, str | None] | None = None) -> str:
+def ring_title(
+    ids: list[int],
+    changed: dict[int, str | None] | None = None,
+    people: dict[int, MapResponder] = BY_ID,
+) -> str:
     """The title a cluster of these responders should carry, from the Python tables."""
-    answers = {i: BY_ID[i].answer for i in ids} | (changed or {})
+    answers = {i: people[i].answer for i in ids} | (changed or {})
     counts = {a: sum(1 for i in ids if answers[i] == a) for a in ANSWERS}
     parts = [f"{n} {ANSWER_LABELS[a].lower()}" for a, n in counts.items() if n]
     return f"{len(ids)} responders: {', '.join(parts)}"
@@ -253,12 +267,14 @@ def test_it_clusters_thousands_of_responders_with_rings_of_their_answers(crowd_m
     assert shown["out"] == []
     seen = [i for c in shown["clusters"] for i in c["ids"]] + shown["alone"]
     assert sorted(seen) == sorted(r.id for r in PLACED)
-    assert shown["icons"] == len(shown["clusters"]) >= len(AGENCIES)
+    assert shown["hidden"] == []
+    assert 0 < shown["icons"] == len(shown["clusters"])
     assert len(shown["clusters"]) < 100  # 2,000 people read as a few dozen rings at most
     for cluster in shown["clusters"]:
         assert cluster["number"] == str(len(cluster["ids"]))
         assert cluster["title"] == ring_title(cluster["ids"])
-        assert {BY_ID[i].agency for i in cluster["ids"]} == {cluster["agency"]}
+    # One set of rings for everyone: a ring in the crowd holds people of every agency.
+    assert any({BY_ID[i].agency for i in c["ids"]} == set(AGENCIES) for c in shown["clusters"])
     # The loners stand alone; so may someone on the crowd's edge.
     assert {r.id for r in LONERS} <= set(shown["alone"])
     for loner in LONERS:
@@ -268,7 +284,7 @@ def test_it_clusters_thousands_of_responders_with_rings_of_their_answers(crowd_m
         assert drawn["at"] == [loner.lat, loner.lon]
     assert crowd_map.marker(NOWHERE.id) is None
     guard.assert_clean()
-    screenshot(crowd_map.page, "map")
+    screenshot(crowd_map.page, "map-crowd")
 
 
 def test_it_has_a_legend_and_one_layer_per_agency(crowd_map, guard):
@@ -281,14 +297,22 @@ def test_it_has_a_legend_and_one_layer_per_agency(crowd_map, guard):
     for label in ANSWER_LABELS.values():
         assert label in legend
     # Unticking an agency hides exactly its people; ticking it brings them back.
-    page.get_by_label("Fire").uncheck()
-    crowd_map.settle()
+    fire = sorted(r.id for r in PLACED if r.agency == "Fire")
+    crowd_map.tick("Fire", False)
     shown = crowd_map.shown()
-    assert all(c["agency"] != "Fire" for c in shown["clusters"])
+    assert shown["hidden"] == fire and shown["hidden_drawn"] == 0
+    in_clusters = [i for c in shown["clusters"] for i in c["ids"]]
+    assert {BY_ID[i].agency for i in in_clusters} == {"Ambulance", "Council", "Police"}
     assert {BY_ID[i].agency for i in shown["alone"]} == {"Ambulance", "Council", "Police"}
-    page.get_by_label("Fire").check()
-    crowd_map.settle()
-    assert "Fire" in {c["agency"] for c in crowd_map.shown()["clusters"]}
+    for cluster in shown["clusters"]:
+        assert cluster["number"] == str(len(cluster["ids"]))
+        assert cluster["title"] == ring_title(cluster["ids"])
+    crowd_map.tick("Fire", True)
+    shown = crowd_map.shown()
+    assert shown["hidden"] == []
+    seen = [i for c in shown["clusters"] for i in c["ids"]] + shown["alone"] + shown["out"]
+    assert sorted(seen) == sorted(r.id for r in PLACED)
+    assert "Fire" in {BY_ID[i].agency for c in shown["clusters"] for i in c["ids"]}
     guard.assert_clean()
 
 
@@ -335,7 +359,7 @@ def test_it_moves_a_marker_out_of_its_cluster_live(crowd_map):
     assert crowd_map.apply(moved) is True
     drawn = crowd_map.marker(responder.id)
     assert drawn["at"] == list(EMPTY_SPOT)
-    assert drawn["copies"] == 1 and drawn["agency"] == responder.agency
+    assert drawn["copies"] == 1
     # Re-clustered: its old cluster lost it...
     shown = crowd_map.shown()
     assert all(responder.id not in c["ids"] for c in shown["clusters"])
@@ -356,14 +380,14 @@ def test_it_moves_a_marker_out_of_its_cluster_live(crowd_map):
     assert crowd_map.marker(responder.id)["copies"] == 1
 
 
-def test_it_draws_a_first_position_in_the_agency_layer(crowd_map):
+def test_it_draws_a_first_position_into_the_clusters(crowd_map):
     assert crowd_map.apply({"responder_id": NOWHERE.id, "answer": "acknowledged"}) is False
     assert crowd_map.marker(NOWHERE.id) is None
     first = {"responder_id": NOWHERE.id, "answer": "en_route", "lat": "51.56", "lon": "-2.6"}
     assert crowd_map.apply(first) is True
     crowd_map.view(51.56, -2.6, 16)
     drawn = crowd_map.marker(NOWHERE.id)
-    assert drawn["agency"] == "Police" and drawn["copies"] == 1
+    assert drawn["copies"] == 1
     assert drawn["at"] == [51.56, -2.6]
     assert drawn["alone"] and drawn["fill"] == ANSWER_COLOURS["en_route"]
     assert crowd_map.tooltip(NOWHERE.id) == "Nia Nowhere (Police)\nEn route"
@@ -371,17 +395,114 @@ def test_it_draws_a_first_position_in_the_agency_layer(crowd_map):
 
 def test_it_moves_a_marker_while_its_layer_is_hidden(crowd_map):
     fire = next(r for r in crowd() if r.agency == "Fire")
-    crowd_map.page.get_by_label("Fire").uncheck()
+    crowd_map.tick("Fire", False)
     moved = {"responder_id": fire.id, "answer": "on_scene", "lat": EMPTY_SPOT[0], "lon": -2.61}
     assert crowd_map.apply(moved) is True
-    assert crowd_map.marker(fire.id)["alone"] is False
-    crowd_map.page.get_by_label("Fire").check()
+    drawn = crowd_map.marker(fire.id)
+    assert drawn["alone"] is False and drawn["copies"] == 0
+    assert drawn["at"] == [EMPTY_SPOT[0], -2.61]
+    crowd_map.tick("Fire", True)
     crowd_map.view(EMPTY_SPOT[0], -2.61, 16)
     drawn = crowd_map.marker(fire.id)
     assert drawn["at"] == [EMPTY_SPOT[0], -2.61] and drawn["copies"] == 1
     assert drawn["alone"] and drawn["fill"] == ANSWER_COLOURS["on_scene"]
-    fire_count = crowd_map.js("return groups.Fire.getLayers().length;")
+    in_group = crowd_map.js("return clusters.getLayers().map((m) => m.options.responderId);")
+    fire_count = sum(1 for i in in_group if BY_ID[int(i)].agency == "Fire")
     assert fire_count == sum(1 for r in PLACED if r.agency == "Fire")
+    assert len(in_group) == len(set(in_group)) == len(PLACED)
+
+
+# A dense incident: every agency's people packed within some 20 m of the incident.
+PACKED = [
+    MapResponder(
+        200_000 + i,
+        f"Packed {i}",
+        AGENCIES[i % len(AGENCIES)],
+        INCIDENT.lat + random.Random(i).uniform(-0.0002, 0.0002),
+        INCIDENT.lon + random.Random(-i).uniform(-0.0003, 0.0003),
+        ANSWERS[i % len(ANSWERS)],
+    )
+    for i in range(30 * len(AGENCIES))
+]
+LATECOMER = MapResponder(299_999, "Pat Late", "Police", None, None, None)
+PACKED_BY_ID = {r.id: r for r in [*PACKED, LATECOMER]}
+
+
+def ids_of(agencies: set[str]) -> list[int]:
+    return sorted(r.id for r in PACKED if r.agency in agencies)
+
+
+def one_ring(page: MapPage, away: list[int] | None = None) -> dict:
+    """The only cluster on the map: what a dense crowd must read as. `away`: who is shown but
+    out of view."""
+    shown = page.shown()
+    assert shown["icons"] == len(shown["clusters"]) == 1, shown
+    assert shown["alone"] == [] and shown["hidden_drawn"] == 0
+    assert shown["out"] == (away or [])
+    [ring] = shown["clusters"]
+    assert ring["number"] == str(len(ring["ids"]))
+    return {**ring, "ids": sorted(ring["ids"]), "hidden": shown["hidden"]}
+
+
+def test_a_dense_crowd_of_several_agencies_is_one_set_of_clusters(browser, server, guard):
+    url = server.add("dense", build_incident_map(INCIDENT, [*PACKED, LATECOMER]))
+    page = MapPage(browser, url, guard)
+    everyone = ids_of(set(AGENCIES))
+    # A cluster group per agency drew one ring per agency here, stacked on top of each other
+    # (len(AGENCIES) .marker-cluster icons); one group for everyone draws one ring for all.
+    ring = one_ring(page)
+    assert ring["ids"] == everyone and ring["hidden"] == []
+    assert ring["title"] == ring_title(everyone, people=PACKED_BY_ID)
+    assert {PACKED_BY_ID[i].agency for i in ring["ids"]} == set(AGENCIES)
+
+    # Unticking an agency takes its people out of the ring and its count; ticking them back in.
+    for hidden in [{"Ambulance"}, {"Council"}, {"Fire"}, {"Police"}, {"Fire", "Police"}]:
+        for agency in sorted(hidden):
+            page.tick(agency, False)
+        ring = one_ring(page)
+        left = ids_of(set(AGENCIES) - hidden)
+        assert ring["ids"] == left and ring["hidden"] == ids_of(hidden)
+        assert ring["title"] == ring_title(left, people=PACKED_BY_ID)
+        for agency in sorted(hidden):
+            page.tick(agency, True)
+        ring = one_ring(page)
+        assert ring["ids"] == everyone and ring["hidden"] == []
+        assert ring["title"] == ring_title(everyone, people=PACKED_BY_ID)
+
+    # While Police is hidden, one of them leaves the scene, one answers anew without a
+    # position and a latecomer shares a first one: none of it may show...
+    police = [r for r in PACKED if r.agency == "Police"]
+    leaver = police[0]
+    changer = next(r for r in police[1:] if r.answer != "unavailable")
+    page.tick("Police", False)
+    away = {"responder_id": leaver.id, "answer": "on_scene", "lat": EMPTY_SPOT[0]}
+    assert page.apply({**away, "lon": EMPTY_SPOT[1]}) is True
+    assert page.apply({"responder_id": changer.id, "answer": "unavailable"}) is True
+    late = {"responder_id": LATECOMER.id, "answer": "en_route"}
+    assert page.apply({**late, "lat": INCIDENT.lat, "lon": INCIDENT.lon}) is True
+    ring = one_ring(page)
+    assert ring["ids"] == ids_of({"Ambulance", "Council", "Fire"})
+    assert ring["hidden"] == sorted([*ids_of({"Police"}), LATECOMER.id])
+    page.view(*EMPTY_SPOT, 16)
+    assert page.shown()["icons"] == 0 and page.shown()["alone"] == []
+    # ...until Police is shown again: each where and as they now are.
+    page.tick("Police", True)
+    assert page.shown()["alone"] == [leaver.id]
+    drawn = page.marker(leaver.id)
+    colour = ANSWER_COLOURS["on_scene"]
+    assert drawn["at"] == list(EMPTY_SPOT) and drawn["copies"] == 1
+    assert (drawn["stroke"], drawn["fill"]) == (colour, colour)
+    page.back_to_start()
+    ring = one_ring(page, away=[leaver.id])
+    here = sorted(set(everyone) - {leaver.id} | {LATECOMER.id})
+    assert ring["ids"] == here and ring["hidden"] == []
+    changed = {changer.id: "unavailable", LATECOMER.id: "en_route"}
+    assert ring["title"] == ring_title(here, changed, people=PACKED_BY_ID)
+    assert page.label(changer.id) == f"{changer.name} (Police)|Unavailable"
+    assert page.marker(LATECOMER.id)["copies"] == 1
+    guard.assert_clean()
+    screenshot(page.page, "map")
+    page.close()
 
 
 def test_it_ignores_unknown_responders_and_other_incidents(crowd_map):

@@ -56,12 +56,6 @@ def people_table(script: str) -> dict[int, dict]:
     }
 
 
-def overlay_layers(script: str) -> dict[str, str]:
-    """Layer control name -> the layer's JS variable."""
-    overlays = first_group(r"overlays :\s*\{(.*?)\}", script)
-    return dict(re.findall(r'"([^"]+)" : (\w+),', overlays))
-
-
 def test_it_references_only_our_static_files() -> None:
     html = page(build_incident_map(INCIDENT, RESPONDERS))
     assert "http://" not in html
@@ -78,6 +72,15 @@ def test_it_references_only_our_static_files() -> None:
     ]
     for url in urls:
         assert (STATIC_DIR / url.removeprefix("/static/maps/")).is_file()
+
+
+def test_it_loads_markercluster_once_even_for_a_map_with_nobody_yet() -> None:
+    # People an escalation brings in later are clustered: the script must be there already.
+    for people in ([], RESPONDERS):
+        header = build_incident_map(INCIDENT, people).header
+        assert header.count("vendor/markercluster/leaflet.markercluster.js") == 1
+        assert header.count("vendor/markercluster/MarkerCluster.css") == 1
+        assert header.count("vendor/markercluster/MarkerCluster.Default.css") == 1
 
 
 def test_it_uses_the_static_prefix_it_is_given() -> None:
@@ -144,16 +147,16 @@ def test_it_rounds_positions_to_ten_centimetres() -> None:
     assert (person["lat"], person["lon"]) == (51.500123, -0.124988)
 
 
-def test_it_puts_each_agency_in_its_own_cluster_layer() -> None:
+def test_it_makes_one_cluster_group_for_everyone() -> None:
     script = build_incident_map(INCIDENT, RESPONDERS).script
-    layers = overlay_layers(script)
+    [variable] = re.findall(r"var (\w+) = L\.markerClusterGroup\(", script)
+    assert f"{variable}.addTo(map_" in script
+    assert f"var clusters = {variable};" in script
+    # The cluster group itself is no entry of the layer control: the agencies are.
+    assert first_group(r"overlays :\s*\{(.*?)\}", script).strip() == ""
     # Police has nobody placed yet, but a live answer may bring a position.
-    assert sorted(layers) == ["Ambulance", "Council", "Fire", "Police"]
-    for variable in layers.values():
-        assert re.search(rf"var {variable} = L\.markerClusterGroup\(", script)
-        assert f"{variable}.addTo(map_" in script
-    groups = first_group(r"var groups = \{(.*?)\};", script)
-    assert dict(re.findall(r'"([^"]+)": (\w+),', groups)) == layers
+    agencies = first_group(r"\n\s*(\[[^\n]*?\])\.forEach\(function \(agency\)", script)
+    assert json.loads(agencies) == ["Ambulance", "Council", "Fire", "Police"]
     assert '"collapsed": false' in script
 
 
@@ -193,8 +196,6 @@ def test_it_fits_the_view_to_everyone_placed() -> None:
     script = build_incident_map(INCIDENT, RESPONDERS).script
     bounds = first_group(r"fitBounds\(\s*(\[\[.*?\]\])", script)
     assert json.loads(bounds) == [[51.499, -0.13], [51.504, -0.12]]
-    # Before anyone is drawn, and without animation: the groups cluster once, at this view.
-    assert script.index(".fitBounds(") < script.index(".addLayers(")
     assert '{"padding":[24,24],"maxZoom":16,"animate":false}' in script
 
 
@@ -252,7 +253,8 @@ def test_it_ships_scripts_that_load_nothing_from_the_internet() -> None:
 NODE = shutil.which("node")
 # A recording stand-in for Leaflet, markercluster and the DOM. Every call on a Leaflet object
 # lands in `log` as [object, method, arguments]; show() names the objects: "marker <id>" for a
-# responder's marker, the agency for its cluster group.
+# responder's marker, the agency for its entry in the layer control, "clusters" for the one
+# cluster group, "map" and "control" (the layer control).
 FAKE_BROWSER = """
 const log = [];
 function fake(owner, factory, name) {
@@ -291,6 +293,11 @@ globalThis.document = {
 const text = (box) => box.children.map((c) => c.tag === "br" ? "|" : c.text).join("");
 function names() {
   const found = new Map();
+  for (const [who, name] of log) {
+    if (name === "new map") found.set(who, "map");
+    if (name === "new layers") found.set(who, "control");
+  }
+  found.set(window.tocsinClusters, "clusters");
   for (const [id, m] of Object.entries(window.tocsinMarkers)) found.set(m, "marker " + id);
   for (const [agency, g] of Object.entries(window.tocsinAgencyLayers)) found.set(g, agency);
   return found;
@@ -345,7 +352,7 @@ STYLE = {"radius": 8, "weight": 2, "fill": True, "fillOpacity": 0.85}
 
 
 @needs_node
-def test_it_draws_everyone_placed_into_their_agency_cluster() -> None:
+def test_it_draws_everyone_placed_into_the_one_cluster_group() -> None:
     script = build_incident_map(INCIDENT, RESPONDERS).script
     calls = json.loads(run_in_fake_browser(script, "console.log(JSON.stringify(show(log)));"))
     made = [c for c in calls if c[1] == "new circleMarker"]
@@ -361,14 +368,20 @@ def test_it_draws_everyone_placed_into_their_agency_cluster() -> None:
     tooltips = {who: label for who, name, label in calls if name == "bindTooltip"}
     assert tooltips["marker 1"] == "Ann Fire (Fire)|En route"
     assert tooltips["marker 4"] == "Di Ambulance (Ambulance)|No answer"
-    # One addLayers per agency, after the view is set; Police has nobody placed yet.
-    added = {who: args[0] for who, name, args in calls if name == "addLayers"}
-    assert added == {
-        "Ambulance": ["marker 4"],
-        "Council": ["marker 5"],
-        "Fire": ["marker 1", "marker 6"],
-        "Police": ["marker 3"],
-    }
+    # One addLayers for everyone, into the shared group, after the view is set: the group
+    # clusters once, at the view the page opens with.
+    added = [(i, who, args[0]) for i, (who, name, args) in enumerate(calls) if name == "addLayers"]
+    [(added_at, who, layers)] = added
+    assert (who, layers) == ("clusters", [f"marker {r.id}" for r in placed])
+    [fit_at] = [i for i, (who, name, _) in enumerate(calls) if (who, name) == ("map", "fitBounds")]
+    assert fit_at < added_at
+    # Each agency, in order, is an entry of the layer control and on the map (shown); Police
+    # has nobody placed yet but is listed all the same.
+    agencies = ["Ambulance", "Council", "Fire", "Police"]
+    assert [c for c in calls if c[1] == "addOverlay"] == [
+        ["control", "addOverlay", [agency, agency]] for agency in agencies
+    ]
+    assert [who for who, name, _ in calls if name == "addTo" and who in agencies] == agencies
 
 
 @needs_node
@@ -389,27 +402,117 @@ def test_it_applies_live_responses_to_markers() -> None:
     assert out["calls"] == [
         # A move: out of its cluster group, moved, filed again, so it re-clusters.
         ["marker 1", "setStyle", [paint("on_scene")]],
-        ["Fire", "removeLayer", ["marker 1"]],
+        ["clusters", "removeLayer", ["marker 1"]],
         ["marker 1", "setLatLng", [[51.6, -0.2]]],
-        ["Fire", "addLayer", ["marker 1"]],
+        ["clusters", "addLayer", ["marker 1"]],
         ["marker 1", "setTooltipContent", "Ann Fire (Fire)|On scene"],
         # A new answer without a position: recoloured, and its clusters' rings redrawn.
         ["marker 3", "setStyle", [paint(None)]],
-        ["Police", "refreshClusters", [["marker 3"]]],
+        ["clusters", "refreshClusters", [["marker 3"]]],
         ["marker 3", "setTooltipContent", "Cy Police (Police)|No answer"],
-        # Bob had no position: his first answer with one draws him, in the Police layer.
+        # Bob had no position: his first answer with one draws him, into the shared group.
         [
             "marker 2",
             "new circleMarker",
             [[51.52, -0.11], {"responderId": "2", **STYLE, **paint("acknowledged")}],
         ],
         ["marker 2", "bindTooltip", "Bob Police (Police)|Acknowledged"],
-        ["Police", "addLayer", ["marker 2"]],
+        ["clusters", "addLayer", ["marker 2"]],
         # Another incident's answer and an unknown responder change nothing; an empty
         # position is no position.
         ["marker 5", "setStyle", [paint("en_route")]],
-        ["Council", "refreshClusters", [["marker 5"]]],
+        ["clusters", "refreshClusters", [["marker 5"]]],
         ["marker 5", "setTooltipContent", "Ed Council (Council)|En route"],
+    ]
+
+
+HIDE_FIRE = """
+const fire = window.tocsinAgencyLayers.Fire;
+const step = (fn) => { const at = log.length, result = fn(); return [result, log.slice(at)]; };
+const [, hiding] = step(() => fire.onRemove());  // what Leaflet calls when Fire is unticked
+const [results, hidden] = step(() => [
+  window.tocsinApplyResponse({responder_id: 1, answer: "on_scene", lat: 51.6, lon: -0.2}),
+  window.tocsinApplyResponse({responder_id: 6, answer: "unavailable"}),
+  window.tocsinAddResponder({responder_id: 7, responder_name: "Gus Fire", agency_name: "Fire",
+                             lat: 51.51, lon: -0.13}),
+]);
+const [, showing] = step(() => fire.onAdd());  // ... and when it is ticked again
+const [, again] = step(() => fire.onAdd());
+const off = hiding.filter(([, name]) => name === "off").map(([who, , args]) =>
+  [names().get(who), args[0] === window.tocsinClusters._childMarkerEventHandlers,
+   args[1] === window.tocsinClusters]);
+console.log(JSON.stringify({
+  results, off,
+  hiding: show(hiding.filter(([, name]) => name !== "off")),
+  hidden: show(hidden), showing: show(showing), again: show(again),
+}));
+"""
+
+
+@needs_node
+def test_it_takes_a_hidden_agency_out_of_the_clusters_and_keeps_its_markers_current() -> None:
+    script = build_incident_map(INCIDENT, RESPONDERS).script
+    out = json.loads(run_in_fake_browser(script, HIDE_FIRE))
+    # Unticked: Fire's people leave the shared group in one call, and the group stops
+    # following their moves, or a hidden marker that moves would file itself back in.
+    assert out["hiding"] == [["clusters", "removeLayers", [["marker 1", "marker 6"]]]]
+    assert out["off"] == [["marker 1", True, True], ["marker 6", True, True]]
+    # While hidden, markers are moved, recoloured and drawn, all out of the group.
+    assert out["results"] == [True, True, True]
+    assert out["hidden"] == [
+        ["marker 1", "setStyle", [paint("on_scene")]],
+        ["marker 1", "setLatLng", [[51.6, -0.2]]],
+        ["marker 1", "setTooltipContent", "Ann Fire (Fire)|On scene"],
+        ["marker 6", "setStyle", [paint("unavailable")]],
+        ["marker 6", "setTooltipContent", "Flo Fire (Fire)|Unavailable"],
+        [
+            "marker 7",
+            "new circleMarker",
+            [[51.51, -0.13], {"responderId": "7", **STYLE, **paint(None)}],
+        ],
+        ["marker 7", "bindTooltip", "Gus Fire (Fire)|No answer"],
+    ]
+    # Ticked again: all of them back in one call, where and as they now are; only once.
+    assert out["showing"] == [["clusters", "addLayers", [["marker 1", "marker 6", "marker 7"]]]]
+    assert out["again"] == []
+
+
+ADD_AGENCIES = """
+const before = log.length;
+window.tocsinAddResponder({responder_id: 50, responder_name: "Cat", agency_name: "City Council",
+                           lat: "51.5", lon: "-0.12"});
+window.tocsinAddResponder({responder_id: 51, responder_name: "Dan", agency_name: "City Council"});
+window.tocsinAddResponder({responder_id: 52, responder_name: "Eve", agency_name: "<b>&Co</b>"});
+const calls = show(log.slice(before))
+  .filter(([, name]) => name !== "bindTooltip" && name !== "new circleMarker");
+console.log(JSON.stringify({calls, agencies: Object.keys(window.tocsinAgencyLayers)}));
+"""
+
+
+@needs_node
+@pytest.mark.parametrize("people", [RESPONDERS, []], ids=["with-control", "without-control"])
+def test_it_lists_an_agency_brought_in_live(people: list[MapResponder]) -> None:
+    script = build_incident_map(INCIDENT, people).script
+    out = json.loads(run_in_fake_browser(script, ADD_AGENCIES))
+    before = sorted({r.agency for r in people})
+    assert out["agencies"] == [*before, "City Council", "<b>&Co</b>"]
+    # A map drawn with nobody has no layer control yet: the first agency brings one.
+    control = [
+        ["control", "new layers", [None, None, {"collapsed": False}]],
+        ["control", "addTo", "map"],
+    ]
+    assert out["calls"] == [
+        # A new agency: an (empty) layer on the map, so shown, listed in the layer control.
+        ["City Council", "new layerGroup", []],
+        ["City Council", "addTo", "map"],
+        *([] if people else control),
+        ["control", "addOverlay", ["City Council", "City Council"]],
+        # Cat has a roster position: drawn into the shared group. Dan and Eve have none yet.
+        ["clusters", "addLayer", ["marker 50"]],
+        ["<b>&Co</b>", "new layerGroup", []],
+        ["<b>&Co</b>", "addTo", "map"],
+        # Leaflet's layer control inserts the name as HTML.
+        ["control", "addOverlay", ["<b>&Co</b>", "&#60;b&#62;&#38;Co&#60;/b&#62;"]],
     ]
 
 
@@ -430,10 +533,18 @@ def test_it_keeps_names_out_of_markup_and_code() -> None:
     assert "</script>" not in rendered.script
     check = """
         const [, , label] = show(log).find(([, n]) => n === "bindTooltip");
-        console.log(JSON.stringify({alerted, label}));
+        const [, , overlay] = show(log).find(([, n]) => n === "addOverlay");
+        console.log(JSON.stringify({alerted, label, overlay}));
     """
     out = json.loads(run_in_fake_browser(rendered.script, check))
-    assert out == {"alerted": False, "label": f"{evil} ({evil})|No answer"}
+    # Leaflet's layer control inserts an overlay's name as HTML: it gets the name escaped.
+    escaped = "".join(f"&#{ord(c)};" if c in "&<>\"'" else c for c in evil)
+    assert "<" not in escaped
+    assert out == {
+        "alerted": False,
+        "label": f"{evil} ({evil})|No answer",
+        "overlay": [evil, escaped],
+    }
 
 
 def test_it_imports_neither_flask_nor_the_rest_of_tocsin() -> None:
