@@ -78,8 +78,12 @@ def _demo_steps(slug: str) -> list[StepSpec]:
     ]
 
 
-def seed_demo(db: Database, password: str) -> bool:
-    """Create the demo city once. Returns False when it was already there."""
+def seed_demo(db: Database, password: str, password_hash: str | None = None) -> bool:
+    """Create the demo city once. Returns False when it was already there.
+
+    `password_hash`, when given, is stored instead of hashing `password` (tests
+    pass a cheap hash of the same password; every login checks it for real).
+    """
     rng = random.Random(7)
     with db.write() as session:
         if session.scalar(select(Agency.id).where(Agency.slug == "police")) is not None:
@@ -111,7 +115,8 @@ def seed_demo(db: Database, password: str) -> bool:
                     )
         for team_name, backup in BACKUPS.items():
             teams_by_name[team_name].backup_team = teams_by_name[backup]
-        password_hash = generate_password_hash(password)  # one slow hash for all demo users
+        # One slow hash for all demo users.
+        password_hash = password_hash or generate_password_hash(password)
         for username, role, agency_slug in USERS:
             session.add(
                 User(

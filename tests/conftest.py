@@ -100,9 +100,13 @@ def free_port() -> int:
 # --- databases: every database test runs on SQLite and on PostgreSQL --------
 
 import re
+import sqlite3
+from contextlib import closing
+from pathlib import Path
 
 import psycopg
 from sqlalchemy.engine import make_url
+from werkzeug.security import generate_password_hash
 
 from coordinator import migrate
 from coordinator.app import create_app
@@ -111,6 +115,9 @@ from coordinator.context import Tocsin
 from coordinator.seed import seed_demo
 
 DEMO_PASSWORD = "test-password"
+# The demo users' stored hash in tests: the same password, hashed cheaply. The
+# default (scrypt, ~0.12 s) would cost that at every seed and every sign-in.
+DEMO_HASH = generate_password_hash(DEMO_PASSWORD, method="pbkdf2:sha256:1000")
 TWILIO_TOKEN = "test-auth-token"
 
 
@@ -135,12 +142,26 @@ def pg_template() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database that each test copies (as pg_template)."""
+    path = tmp_path_factory.mktemp("template") / "tocsin.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """SQLite's online backup: a whole, consistent copy whatever its WAL holds."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tocsin.db'}"
-        migrate.upgrade(url)
-        yield url
+        path = tmp_path / "tocsin.db"
+        copy_sqlite(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     template = request.getfixturevalue("pg_template")
     name = f"tocsin_t_{uuid.uuid4().hex[:10]}"
@@ -177,7 +198,7 @@ def settings(db_url: str) -> Settings:
 @pytest.fixture
 def app(settings: Settings):
     app = create_app(settings, TESTING=True)
-    seed_demo(app.extensions["tocsin"].db, DEMO_PASSWORD)
+    seed_demo(app.extensions["tocsin"].db, DEMO_PASSWORD, DEMO_HASH)
     yield app
     app.extensions["tocsin"].db.dispose()
 

@@ -43,6 +43,7 @@ from coordinator.links import LinkSigner
 from coordinator.models import Alert, Notification
 from coordinator.seed import seed_demo
 from tests.conftest import (
+    DEMO_HASH,
     DEMO_PASSWORD,
     PG_URL,
     _pg_admin,
@@ -356,7 +357,7 @@ def hubs(
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
     db_url = make_url(PG_URL).set(database=name).render_as_string(False)
     db = Database(db_url)
-    seed_demo(db, DEMO_PASSWORD)
+    seed_demo(db, DEMO_PASSWORD, DEMO_HASH)
     topology = fresh_topology()
     broker = urlparse(amqp_url)
     proxy = Proxy((broker.hostname, broker.port or 5672))

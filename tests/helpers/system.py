@@ -26,7 +26,14 @@ from coordinator.seed import seed_demo
 from notifier.channels import CHANNELS, build_channels
 from notifier.config import NotifierSettings
 from notifier.worker import Worker
-from tests.conftest import DEMO_PASSWORD, TWILIO_TOKEN, free_port, fresh_topology, make_settings
+from tests.conftest import (
+    DEMO_HASH,
+    DEMO_PASSWORD,
+    TWILIO_TOKEN,
+    free_port,
+    fresh_topology,
+    make_settings,
+)
 from tests.helpers.simulator import Simulator, start_simulator
 
 
@@ -114,7 +121,7 @@ def start_system(
     try:
         app = create_app(make_settings(db_url, public_url=url), TESTING=False)
         t: Tocsin = app.extensions["tocsin"]
-        seed_demo(t.db, DEMO_PASSWORD)
+        seed_demo(t.db, DEMO_PASSWORD, DEMO_HASH)
         delays = {"retry_delays": retry_delays} if retry_delays else {}
         topology = fresh_topology(**delays) if amqp_url else Topology(**delays)
         transport = make_transport(amqp_url, topology)
