@@ -5,12 +5,15 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import gevent
 import pytest
+from click.testing import CliRunner
 
 from coordinator.bench_consoles import Console, Posted, figures
+from coordinator.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 LAST_LINE = re.compile(
@@ -52,10 +55,12 @@ def test_it_measures_every_console_getting_every_answer(tmp_path):
         (["--processes", "0"], "Invalid value for '--processes'"),
     ],
 )
-def test_it_refuses_bad_arguments_before_starting_anything(tmp_path, args, message):
-    run = bench(*args, tmp_path=tmp_path)
+def test_it_refuses_bad_arguments_before_starting_anything(tmp_path, monkeypatch, args, message):
+    # In this process (the command line's own parsing, without a Python start-up each).
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    run = CliRunner().invoke(cli, ["bench", "consoles", *args])
 
-    assert run.returncode == 2
+    assert run.exit_code == 2
     assert message in run.stderr
     assert run.stdout == ""
     assert list(tmp_path.iterdir()) == []
