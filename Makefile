@@ -38,4 +38,4 @@ assets:
 	bash maps/fetch_assets.sh
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache test-artifacts
