@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import UTC
 
 import gevent
 from flask import request
@@ -11,7 +12,7 @@ from flask_login import current_user
 from flask_socketio import join_room
 
 from coordinator.extensions import socketio
-from coordinator.models import ANSWER_LABELS, Notification, Response
+from coordinator.models import ANSWER_LABELS, Alert, Notification, Response
 from coordinator.queues import CONSOLES
 
 
@@ -124,6 +125,15 @@ RESPONSES = Gathered("responses", window=0.05)
 
 def response_recorded(incident_id: int, r: Response) -> None:
     RESPONSES.add(room(incident_id), response_payload(r))
+
+
+def alert_sent(incident_id: int, alert: Alert) -> None:
+    """A new alert, update or stand-down of the incident (after its commit): the
+    board shows its message and when it went."""
+    at = alert.created_at
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    payload = {"id": alert.id, "kind": alert.kind, "message": alert.message, "at": at.isoformat()}
+    socketio.emit("alert", payload, to=room(incident_id))
 
 
 def quorum_changed(incident_id: int, payload: dict[str, object]) -> None:

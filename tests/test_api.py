@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import func, select
 
 from coordinator.api.openapi import DOCUMENT
+from coordinator.extensions import socketio
 from coordinator.models import (
     Agency,
     Alert,
@@ -35,6 +36,7 @@ from coordinator.models import (
 )
 from coordinator.services import incidents, responses, tokens
 from coordinator.services.alerts import IncidentForm, declare_incident
+from tests.conftest import login
 
 INCIDENT = {
     "title": "Warehouse fire",
@@ -162,6 +164,24 @@ def test_it_sends_a_further_alert_to_the_same_agency(client, tocsin, fire):
     assert [a.slug for a in alert.agencies] == ["fire"]
     assert {n.channel for n in alert.notifications} == {"voice"}
     assert tocsin.outbox_written.is_set()
+
+
+def test_a_further_alert_shows_on_the_boards_open_on_its_incident(app, client, tocsin, fire):
+    incident_id = declare(client, fire).get_json()["id"]
+    console = app.test_client()
+    login(console)
+    board = socketio.test_client(app, flask_test_client=console)
+    assert board.emit("join", {"incident_id": incident_id}, callback=True) == {"ok": True}
+    board.get_received()
+    sent = client.post(
+        f"/api/v1/incidents/{incident_id}/alerts", json={"message": "Second pump"}, headers=fire
+    )
+    assert sent.status_code == 201
+    alerts = [e["args"][0] for e in board.get_received() if e["name"] == "alert"]
+    assert [(a["id"], a["kind"], a["message"]) for a in alerts] == [
+        (sent.get_json()["id"], "alert", "Second pump")
+    ]
+    board.disconnect()
 
 
 def test_it_alerts_no_more_once_the_incident_is_stood_down(client, tocsin, fire):

@@ -144,6 +144,12 @@ def test_the_board_follows_answers_and_deliveries_live(system):
             timeout=10,
         )
         assert sent_update.ok
+        # Its message shows at once, with its own clock, as a reload would show it.
+        update = page.locator('blockquote[data-alert-kind="update"]')
+        update.wait_for()
+        assert update.locator("b").text_content() == "update:"
+        assert "Road closed at junction 2." in update.text_content()
+        assert re.fullmatch(r"update sent \d+ s ago", update.locator("footer").text_content())
         everyone = len(system.notifications())
         assert everyone > len(first)
         wait_until(lambda: settled(system, everyone), what="the update went out")

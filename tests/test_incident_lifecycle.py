@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from broker.messages import NotifyMessage
+from coordinator.extensions import socketio
 from coordinator.models import (
     Alert,
     AlertEscalation,
@@ -219,3 +220,26 @@ def test_template_rendering():
     assert message_templates.render(
         "{severity} {kind}: {title} at {location} ({radius})", values
     ) == ("major fire: Fire at 51.50000, -2.50000 (2.5 km)")
+
+
+def test_boards_are_told_of_an_update_and_a_stand_down_as_they_are_sent(app, client, tocsin):
+    login(client)
+    declare(client, agencies=["ambulance"], channels=["sms"])
+    incident = incident_id(tocsin)
+    board = socketio.test_client(app, flask_test_client=client)
+    assert board.emit("join", {"incident_id": incident}, callback=True) == {"ok": True}
+    board.get_received()
+
+    post(client, f"/incidents/{incident}/follow-up", message="Casualty clearing at gate 5.")
+    post(client, f"/incidents/{incident}/status", status="stood_down", message="Stand down.")
+    post(client, f"/incidents/{incident}/follow-up", message="")  # refused: nothing sent
+
+    alerts = [e["args"][0] for e in board.get_received() if e["name"] == "alert"]
+    assert [(a["kind"], a["message"]) for a in alerts] == [
+        ("update", "Casualty clearing at gate 5."),
+        ("stand_down", "Stand down."),
+    ]
+    stored = {a.id: a for a in tocsin.db.session.scalars(select(Alert)).all()}
+    assert all(stored[a["id"]].kind == a["kind"] for a in alerts)
+    assert all(a["at"].endswith("+00:00") for a in alerts)
+    board.disconnect()

@@ -20,6 +20,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
+from coordinator import live
 from coordinator.api import openapi, validate
 from coordinator.context import tocsin
 from coordinator.errors import ValidationError
@@ -192,6 +193,7 @@ def create_alert(incident_id: int):  # type: ignore[no-untyped-def]
         )  # fmt: skip
         payload = _alert_json(session, alert)
     t.outbox_written.set()
+    live.alert_sent(incident_id, alert)
     response = jsonify(payload)
     response.status_code = 201
     return response

@@ -325,6 +325,36 @@
     (e.notifications || []).forEach(applyNotification);
     show();
   });
+  socket.on("alert", showAlert);
+
+  // An update or stand-down sent from any console (or the API): its message
+  // and a ticking "sent ... ago", as the page renders it. Text nodes only.
+  function showAlert(a) {
+    if (document.querySelector('blockquote[data-alert="' + a.id + '"]')) { return; }
+    var kind = String(a.kind).replace(/_/g, " ");
+    var quote = document.createElement("blockquote");
+    quote.dataset.alert = a.id;
+    quote.dataset.alertKind = a.kind;
+    if (a.kind !== "alert") {
+      var label = document.createElement("b");
+      label.textContent = kind + ":";
+      quote.appendChild(label);
+      quote.appendChild(document.createTextNode(" "));
+    }
+    quote.appendChild(document.createTextNode(a.message));
+    var footer = document.createElement("footer");
+    footer.className = "muted";
+    var at = document.createElement("time");
+    at.setAttribute("datetime", a.at);
+    at.setAttribute("data-since", "");
+    footer.appendChild(document.createTextNode(kind + " sent "));
+    footer.appendChild(at);
+    quote.appendChild(footer);
+    tickOne(at);
+    var quotes = document.querySelectorAll("blockquote[data-alert]");
+    var last = quotes[quotes.length - 1];
+    last.parentNode.insertBefore(quote, last.nextSibling);
+  }
 
   // Quorum and escalation lines: one <li> each, the server's text and a
   // countdown to the quorum's deadline or the next step.

@@ -222,12 +222,13 @@ def follow_up(incident_id: int):  # type: ignore[no-untyped-def]
     try:
         with t.db.write() as session:
             incident = _incident_in(session, incident_id)
-            incidents.follow_up(
+            alert = incidents.follow_up(
                 session, incident, request.form.get("message", ""), kind, current_user, t.links
             )
     except ValidationError as exc:
         return _board_error(incident_id, exc)
     t.outbox_written.set()
+    live.alert_sent(incident_id, alert)
     flash("Update sent to everyone alerted.")
     return redirect(url_for("console.board", incident_id=incident_id))
 
@@ -241,8 +242,9 @@ def change_status(incident_id: int):  # type: ignore[no-untyped-def]
     try:
         with t.db.write() as session:
             incident = _incident_in(session, incident_id)
+            alert = None
             if status == "stood_down":
-                incidents.stand_down(
+                alert = incidents.stand_down(
                     session, incident, request.form.get("message", ""), current_user, t.links
                 )
             else:
@@ -250,6 +252,8 @@ def change_status(incident_id: int):  # type: ignore[no-untyped-def]
     except ValidationError as exc:
         return _board_error(incident_id, exc)
     t.outbox_written.set()
+    if alert is not None:
+        live.alert_sent(incident_id, alert)
     flash(f"Incident {incidents.STATUS_WORDS.get(status, status)}.")
     return redirect(url_for("console.board", incident_id=incident_id))
 
