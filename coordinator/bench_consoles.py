@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import gevent
@@ -57,6 +57,7 @@ from coordinator.models import (
     Responder,
     Response,
     User,
+    as_utc,
 )
 
 # A console process is an entry point of its own: gevent patches first.
@@ -532,7 +533,7 @@ def received_at(db_url: str, incident_id: int) -> dict[int, float]:
 
 
 def _epoch(at: datetime) -> float:
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+    return as_utc(at).timestamp()
 
 
 def _pct(values: list[float], q: float) -> float:

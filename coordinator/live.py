@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import UTC
 
 import gevent
 from flask import request
@@ -12,7 +11,7 @@ from flask_login import current_user
 from flask_socketio import join_room
 
 from coordinator.extensions import socketio
-from coordinator.models import ANSWER_LABELS, Alert, Notification, Response
+from coordinator.models import ANSWER_LABELS, Alert, Notification, Response, as_utc
 from coordinator.queues import CONSOLES
 
 
@@ -130,9 +129,8 @@ def response_recorded(incident_id: int, r: Response) -> None:
 def alert_sent(incident_id: int, alert: Alert) -> None:
     """A new alert, update or stand-down of the incident (after its commit): the
     board shows its message and when it went."""
-    at = alert.created_at
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    payload = {"id": alert.id, "kind": alert.kind, "message": alert.message, "at": at.isoformat()}
+    at = as_utc(alert.created_at).isoformat()
+    payload = {"id": alert.id, "kind": alert.kind, "message": alert.message, "at": at}
     socketio.emit("alert", payload, to=room(incident_id))
 
 

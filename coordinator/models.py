@@ -58,6 +58,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(at: datetime) -> datetime:
+    """An aware UTC time: SQLite hands timestamps back without a zone (they were
+    written as UTC); PostgreSQL's may carry the session's zone."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(
         naming_convention={

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request, url_for
@@ -32,6 +32,7 @@ from coordinator.models import (
     Notification,
     Responder,
     Response,
+    as_utc,
 )
 from coordinator.services import quorum, tokens
 from coordinator.services.alerts import (
@@ -391,4 +392,4 @@ def _alert_json(session: Session, alert: Alert) -> dict[str, Any]:
 def _iso(at: datetime | None) -> str | None:
     if at is None:
         return None
-    return (at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)).isoformat()
+    return as_utc(at).isoformat()

@@ -20,13 +20,13 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
-from coordinator.models import AuditEvent, utcnow
+from coordinator.models import AuditEvent, as_utc, utcnow
 
 # pg_advisory_xact_lock key of the chain ("tocsinAU"); any fixed 64-bit number would do.
 LOCK_KEY = 0x746F6373696E4155
@@ -128,9 +128,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _utc(at: datetime) -> str:
-    # SQLite hands timestamps back without a zone; they were written as UTC.
-    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return aware.isoformat()
+    return as_utc(at).isoformat()
 
 
 def _lock_chain(session: Session) -> None:

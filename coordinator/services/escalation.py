@@ -28,7 +28,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from gevent.event import Event
 from sqlalchemy import select
@@ -51,6 +51,7 @@ from coordinator.models import (
     Responder,
     Response,
     Team,
+    as_utc,
     utcnow,
 )
 from coordinator.services import alerts, audit, quorum
@@ -270,7 +271,7 @@ def start(session: Session, alert: Alert) -> list[AlertEscalation]:
             agency_id=agency.id,
             policy_id=policy.id,
             next_position=first.position,
-            due_at=_utc(alert.created_at) + timedelta(seconds=first.delay_seconds),
+            due_at=as_utc(alert.created_at) + timedelta(seconds=first.delay_seconds),
         )
         session.add(esc)
         started.append(esc)
@@ -375,7 +376,7 @@ def run_step(session: Session, esc: AlertEscalation, links: LinkSigner, now: dat
     following = next((s for s in policy.steps if s.position > step.position), None)
     esc.next_position = following.position if following else step.position + 1
     esc.due_at = (
-        _utc(alert.created_at) + timedelta(seconds=following.delay_seconds) if following else None
+        as_utc(alert.created_at) + timedelta(seconds=following.delay_seconds) if following else None
     )
     esc.last_run_at = now
     audit.record(
@@ -500,7 +501,7 @@ def payload(
     assert agency is not None
     names = dict(session.execute(select(Agency.slug, Agency.name)).all())
     steps = {s.position: s for s in esc.policy.steps}
-    due = _utc(esc.due_at) if esc.due_at is not None else None
+    due = as_utc(esc.due_at) if esc.due_at is not None else None
     nxt = steps.get(esc.next_position) if due is not None else None
     if nxt is not None and due is not None:
         state = "waiting"
@@ -541,8 +542,3 @@ def for_incident(session: Session, incident_id: int) -> list[dict[str, object]]:
         .order_by(AlertEscalation.alert_id, AlertEscalation.id)
     ).all()
     return [payload(session, esc) for esc in rows]
-
-
-def _utc(at: datetime) -> datetime:
-    # SQLite hands timestamps back without a zone; they were written as UTC.
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at

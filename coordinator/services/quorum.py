@@ -16,7 +16,7 @@ was done and a restart neither repeats nor forgets it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from coordinator.models import (
     AlertEscalation,
     Responder,
     Response,
+    as_utc,
     utcnow,
 )
 from coordinator.services import audit
@@ -207,5 +208,4 @@ def for_incident(session: Session, incident_id: int) -> list[dict[str, object]]:
 
 
 def _aware(at: datetime | None) -> datetime | None:
-    # SQLite hands timestamps back without a zone; they were written as UTC.
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    return None if at is None else as_utc(at)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import (
     Blueprint,
     abort,
@@ -34,6 +32,7 @@ from coordinator.models import (
     Responder,
     Response,
     Team,
+    as_utc,
     utcnow,
 )
 from coordinator.services import incidents, message_templates
@@ -201,7 +200,7 @@ def _board_page(incident_id: int, errors: dict[str, str] | None = None):  # type
         columns=BREAKDOWN_COLUMNS,
         channel_labels=CHANNEL_LABELS,
         map=map_for(incident),
-        utc=_utc,
+        utc=as_utc,
         rendered_at=utcnow(),
         labels=ANSWER_LABELS,
         can_send=_can_send() and incident.status != "closed",
@@ -397,11 +396,6 @@ def _channel_rank(channel: str) -> tuple[int, str]:
     """The console's usual channel order; a channel it does not know goes last."""
     order = list(CHANNEL_LABELS)
     return (order.index(channel) if channel in order else len(order), channel)
-
-
-def _utc(at: datetime) -> datetime:
-    """SQLite hands timestamps back without a zone; they were written as UTC."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 @bp.get("/incidents/<int:incident_id>/map")
