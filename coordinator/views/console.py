@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flask import (
     Blueprint,
     abort,
@@ -176,7 +178,8 @@ def _board_page(incident_id: int, errors: dict[str, str] | None = None):  # type
         .options(selectinload(Responder.agency))
         .order_by(Responder.agency_id, Responder.name, Notification.channel)
     ).all()
-    answers = _latest_answers(incident_id)
+    latest = _latest(incident_id)
+    answers = latest.answers
     responders: dict[int, dict] = {}
     for n, r in rows:
         entry = responders.setdefault(
@@ -199,7 +202,7 @@ def _board_page(incident_id: int, errors: dict[str, str] | None = None):  # type
         breakdown=breakdown(incident_id),
         columns=BREAKDOWN_COLUMNS,
         channel_labels=CHANNEL_LABELS,
-        map=map_for(incident),
+        map=map_for(incident, [row["responder"] for row in responders.values()], latest),
         utc=as_utc,
         rendered_at=utcnow(),
         labels=ANSWER_LABELS,
@@ -405,29 +408,38 @@ def incident_map(incident_id: int):  # type: ignore[no-untyped-def]
     return render_template("console/map.html", incident=incident, map=map_for(incident))
 
 
-def map_for(incident: Incident) -> RenderedMap:
+def map_for(
+    incident: Incident, alerted: list[Responder] | None = None, latest: Latest | None = None
+) -> RenderedMap:
     """The incident's map (for the map page and the board): everyone its alerts
     reached, coloured by their latest answer, where they last shared their position
-    (else at their roster position), as the live updates would have left them."""
+    (else at their roster position), as the live updates would have left them.
+    The board passes what it has already read (responders with their agency, latest)."""
     t = tocsin()
-    answers = _latest_answers(incident.id)
-    shared = _latest_positions(incident.id)
-    alerted = t.db.session.scalars(
-        select(Responder)
-        .where(
-            Responder.id.in_(
-                select(Notification.responder_id)
-                .join(Notification.alert)
-                .where(Alert.incident_id == incident.id)
+    latest = latest or _latest(incident.id)
+    if alerted is None:
+        alerted = list(
+            t.db.session.scalars(
+                select(Responder)
+                .where(
+                    Responder.id.in_(
+                        select(Notification.responder_id)
+                        .join(Notification.alert)
+                        .where(Alert.incident_id == incident.id)
+                    )
+                )
+                .options(selectinload(Responder.agency))
             )
         )
-        .options(selectinload(Responder.agency))
-    ).all()
     return build_incident_map(
         MapIncident(incident.id, incident.title, incident.lat, incident.lon, incident.radius_m),
         [
             MapResponder(
-                r.id, r.name, r.agency.name, *shared.get(r.id, (r.lat, r.lon)), answers.get(r.id)
+                r.id,
+                r.name,
+                r.agency.name,
+                *latest.positions.get(r.id, (r.lat, r.lon)),
+                latest.answers.get(r.id),
             )
             for r in alerted
         ],
@@ -444,38 +456,28 @@ def _incident(incident_id: int) -> Incident:
     return incident
 
 
-def _latest_answers(incident_id: int) -> dict[int, str]:
-    rows = (
-        tocsin()
-        .db.session.execute(
-            select(Response.responder_id, Response.answer)
-            .join(Alert, Response.alert_id == Alert.id)
-            .where(Alert.incident_id == incident_id)
-            .order_by(Response.received_at, Response.id)
-        )
-        .all()
-    )
-    return {responder_id: answer for responder_id, answer in rows}
+class Latest(NamedTuple):
+    """Per responder, as the live updates leave the map: the latest answer to the
+    incident, and the last position shared with one (an answer without a
+    position leaves it be)."""
+
+    answers: dict[int, str]
+    positions: dict[int, tuple[float, float]]
 
 
-def _latest_positions(incident_id: int) -> dict[int, tuple[float, float]]:
-    """Each responder's last position shared with an answer to this incident. An answer
-    without one leaves it be, as on the live map."""
-    rows = (
-        tocsin()
-        .db.session.execute(
-            select(Response.responder_id, Response.lat, Response.lon)
-            .join(Alert, Response.alert_id == Alert.id)
-            .where(
-                Alert.incident_id == incident_id,
-                Response.lat.is_not(None),
-                Response.lon.is_not(None),
-            )
-            .order_by(Response.received_at, Response.id)
-        )
-        .all()
+def _latest(incident_id: int) -> Latest:
+    rows = tocsin().db.session.execute(
+        select(Response.responder_id, Response.answer, Response.lat, Response.lon)
+        .join(Alert, Response.alert_id == Alert.id)
+        .where(Alert.incident_id == incident_id)
+        .order_by(Response.received_at, Response.id)
     )
-    return {responder_id: (lat, lon) for responder_id, lat, lon in rows}
+    latest = Latest({}, {})
+    for responder_id, answer, lat, lon in rows:
+        latest.answers[responder_id] = answer
+        if lat is not None and lon is not None:
+            latest.positions[responder_id] = (lat, lon)
+    return latest
 
 
 def _can_send() -> bool:
