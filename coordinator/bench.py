@@ -51,7 +51,7 @@ class Proc:
     cpu_start: float = 0.0
 
     def cpu(self) -> float:
-        return _cpu_seconds(self.popen.pid) - self.cpu_start
+        return cpu_seconds(self.popen.pid) - self.cpu_start
 
     def peak_mib(self) -> float:
         return _peak_rss_mib(self.popen.pid)
@@ -74,7 +74,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields_[11]) + int(fields_[12])) / CLK_TCK  # utime + stime
 
@@ -183,9 +183,9 @@ class Fanout:
              "--answer-rate", "0", "--latency-ms-median", str(self.latency_ms)],
             self.env(),
         )  # fmt: skip
-        _wait_http(f"{self.sim_url}/sim/health", "the simulator")
+        wait_http(f"{self.sim_url}/sim/health", "the simulator")
         self.spawn("hub", ["hub", "--port", str(self.hub_port)], self.env())
-        _wait_http(f"{self.hub_url}/login", "the hub")
+        wait_http(f"{self.hub_url}/login", "the hub")
         # One worker process per channel, as a deployment runs them: each gets its own
         # interpreter (and GIL) instead of sharing one.
         for channel in ("sms", "push"):
@@ -193,7 +193,7 @@ class Fanout:
             self.spawn(f"{channel} worker", args, self.env(**worker_env))
         gevent.sleep(1.0)  # consumers attached
         for proc in self.procs:
-            proc.cpu_start = _cpu_seconds(proc.popen.pid)
+            proc.cpu_start = cpu_seconds(proc.popen.pid)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -214,7 +214,7 @@ class Fanout:
     def alert(self, timeout: float, channels: tuple[str, ...] = ("sms", "push")) -> RunResult:
         requests.post(f"{self.sim_url}/sim/reset", timeout=10)
         session = _signed_in(self.hub_url)
-        token = _csrf(session.get(f"{self.hub_url}/incidents/new", timeout=10).text)
+        token = csrf(session.get(f"{self.hub_url}/incidents/new", timeout=10).text)
         expected = self.responders * len(channels)
         started = time.time()
         response = session.post(
@@ -247,7 +247,7 @@ def _hash() -> str:
     return generate_password_hash("bench")
 
 
-def _wait_http(url: str, what: str, timeout: float = 30) -> None:
+def wait_http(url: str, what: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -259,14 +259,14 @@ def _wait_http(url: str, what: str, timeout: float = 30) -> None:
     raise SystemExit(f"{what} did not start within {timeout:.0f} s ({url})")
 
 
-def _csrf(html: str) -> str:
+def csrf(html: str) -> str:
     marker = 'name="csrf_token" value="'
     return html.split(marker, 1)[1].split('"', 1)[0]
 
 
 def _signed_in(hub_url: str) -> requests.Session:
     session = requests.Session()
-    token = _csrf(session.get(f"{hub_url}/login", timeout=10).text)
+    token = csrf(session.get(f"{hub_url}/login", timeout=10).text)
     session.post(
         f"{hub_url}/login",
         data={"username": "bench", "password": "bench", "csrf_token": token},

@@ -45,7 +45,7 @@ from sqlalchemy import insert, select
 from werkzeug.security import generate_password_hash
 
 from coordinator import migrate
-from coordinator.bench import _cpu_seconds, _csrf, _wait_http, free_port
+from coordinator.bench import cpu_seconds, csrf, free_port, wait_http
 from coordinator.db import Database
 from coordinator.links import LinkSigner
 from coordinator.models import (
@@ -352,12 +352,12 @@ class ConsolesBench:
                 [sys.executable, "-m", "coordinator", "run", "--port", port],
                 env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )  # fmt: skip
-        _wait_http(f"{self.hub_url}/login", "the hub", timeout=60)
+        wait_http(f"{self.hub_url}/login", "the hub", timeout=60)
 
     def sign_in(self, username: str, password: str) -> str:
         """Sign in once; every console presents the same session cookie."""
         session = requests.Session()
-        token = _csrf(session.get(f"{self.hub_url}/login", timeout=10).text)
+        token = csrf(session.get(f"{self.hub_url}/login", timeout=10).text)
         reply = session.post(
             f"{self.hub_url}/login",
             data={"username": username, "password": password, "csrf_token": token},
@@ -402,7 +402,7 @@ class ConsolesBench:
         """CPU seconds so far of the hub and of each console process."""
         assert self.hub is not None
         procs = {"hub": self.hub} | {f"consoles {i}": g.popen for i, g in enumerate(self.groups)}
-        return {name: _cpu_seconds(p.pid) for name, p in procs.items()}
+        return {name: cpu_seconds(p.pid) for name, p in procs.items()}
 
     def stop_consoles(self) -> list[dict]:
         """SIGTERM: each process writes what its consoles received, then exits."""
