@@ -30,6 +30,12 @@ ANSWERS = ("acknowledged", "en_route", "on_scene", "unavailable")
 # Answers that count towards a quorum and stop escalation for the responder.
 AVAILABLE_ANSWERS = ("acknowledged", "en_route", "on_scene")
 INCIDENT_STATUSES = ("open", "stood_down", "closed")
+# Chosen when the incident is declared and never changed afterwards: a drill's
+# figures never mix with live ones, and simulated responders only ever hear drills.
+INCIDENT_MODES = ("live", "drill")
+# Where an incident came from: the console, the REST API, a CAP 1.2 document,
+# a drill schedule or a coordinator's instant "test my team".
+INCIDENT_ORIGINS = ("console", "api", "cap", "schedule", "team_test")
 # An alert is the first call-out or a later one (escalation); an update or a
 # stand-down is a follow-up to the people already alerted.
 ALERT_KINDS = ("alert", "update", "stand_down")
@@ -82,6 +88,8 @@ class Agency(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(120))
+    # Opt-in: anonymised drill figures on the public responsiveness page.
+    publish_responsiveness: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     teams: Mapped[list[Team]] = relationship(back_populates="agency", order_by="Team.name")
 
 
@@ -111,6 +119,9 @@ class Responder(Base):
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
+    # Made by `tocsin drill city`: reachable only through the provider simulator,
+    # alerted only by drills (services/targeting.py refuses them for live incidents).
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0", index=True)
     agency: Mapped[Agency] = relationship()
     team: Mapped[Team | None] = relationship()
     contact_points: Mapped[list[ContactPoint]] = relationship(
@@ -160,7 +171,13 @@ class Incident(Base):
     lon: Mapped[float] = mapped_column(Float)
     radius_m: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(20), default="open")  # INCIDENT_STATUSES
-    mode: Mapped[str] = mapped_column(String(10), default="live")  # live or drill
+    mode: Mapped[str] = mapped_column(String(10), default="live")  # INCIDENT_MODES
+    origin: Mapped[str] = mapped_column(
+        String(20), default="console", server_default="console"
+    )  # INCIDENT_ORIGINS
+    # A drill from a schedule or a team test closes itself at this time (hub loop).
+    auto_close_at: Mapped[datetime | None] = mapped_column(index=True)
+    drill_schedule_id: Mapped[int | None] = mapped_column(ForeignKey("drill_schedule.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stood_down_at: Mapped[datetime | None]
@@ -213,6 +230,11 @@ class Notification(Base):
     step: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the status first reached sent / delivered / failed (after-action reports:
+    # time to deliver). An undelivered SMS has both sent_at and failed_at.
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
     alert: Mapped[Alert] = relationship(back_populates="notifications")
     responder: Mapped[Responder] = relationship()
     __table_args__ = (Index("ix_notification_address_created", "address", "created_at"),)
@@ -357,3 +379,112 @@ class AuditEvent(Base):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class SimulationProfile(Base):
+    """How an agency's simulated responders behave in the provider simulator
+    (`tocsin drill city`): a whole city's exercise rehearsed on one machine."""
+
+    __tablename__ = "sim_profile"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), unique=True)
+    answer_rate: Mapped[float] = mapped_column(Float)  # of those not silent, share who answer
+    delay_median_s: Mapped[float] = mapped_column(Float)  # lognormal time to answer
+    delay_sigma: Mapped[float] = mapped_column(Float)
+    unavailable_share: Mapped[float] = mapped_column(Float)  # of answers, "unavailable"
+    silent_share: Mapped[float] = mapped_column(Float)  # never answer anything
+    fail_share: Mapped[float] = mapped_column(Float)  # numbers whose messages fail
+    agency: Mapped[Agency] = relationship()
+
+
+class DrillSchedule(Base):
+    """A recurring drill of an agency or one of its teams (an RFC 5545 RRULE in a
+    time zone, so 10:00 Europe/London stays 10:00 across DST). Durable like
+    AlertEscalation: the hub's runner starts a due drill and moves next_due_at
+    on in one transaction, so a due drill runs once across restarts."""
+
+    __tablename__ = "drill_schedule"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))  # None: whole agency
+    name: Mapped[str] = mapped_column(String(120))
+    rule: Mapped[str] = mapped_column(String(400))  # RRULE, e.g. FREQ=MONTHLY;BYDAY=1MO
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    starts_at: Mapped[datetime] = mapped_column(default=utcnow)  # the rule's DTSTART (UTC)
+    message: Mapped[str] = mapped_column(Text)
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    duration_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    next_due_at: Mapped[datetime | None] = mapped_column(index=True)  # None: no more runs
+    last_run_at: Mapped[datetime | None]  # its drills: Incident.drill_schedule_id
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    agency: Mapped[Agency] = relationship()
+    team: Mapped[Team | None] = relationship()
+
+
+class IncidentReport(Base):
+    """The after-action report's figures (coordinator/reports/), computed once when
+    the incident closed; every rendering (HTML, PDF, CSV) reads them."""
+
+    __tablename__ = "incident_report"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), unique=True)
+    built_at: Mapped[datetime] = mapped_column(default=utcnow)
+    figures: Mapped[str] = mapped_column(Text)  # JSON
+
+
+class CapMessage(Base):
+    """A CAP 1.2 document received (direction "in") or sent ("out"), kept as it was.
+
+    (sender, identifier) names a CAP message; an Update or Cancel names the
+    earlier ones in `references`, which is how it finds its incident.
+    """
+
+    __tablename__ = "cap_message"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3))  # in, out
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id"))
+    identifier: Mapped[str] = mapped_column(String(255))
+    sender: Mapped[str] = mapped_column(String(255))
+    sent_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))  # Actual, Exercise, ...
+    msg_type: Mapped[str] = mapped_column(String(20))  # Alert, Update, Cancel, ...
+    references: Mapped[str] = mapped_column(Text, default="", server_default="")
+    event: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    document: Mapped[str] = mapped_column(Text)  # the XML
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("direction", "sender", "identifier"),)
+
+
+class CapRoutingRule(Base):
+    """Off by default: an agency's rule that an imported CAP event alerts some of its
+    people at once (e.g. "Severe Thunderstorm Warning" -> the council's duty team)."""
+
+    __tablename__ = "cap_routing_rule"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    event: Mapped[str] = mapped_column(String(255))  # matched without regard to case
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))  # None: whole agency
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    agency: Mapped[Agency] = relationship()
+    team: Mapped[Team | None] = relationship()
+
+
+class CapAreaCode(Base):
+    """A CAP <geocode> the city knows (valueName + value -> a circle), so an
+    imported area given only by code still has a place and a radius."""
+
+    __tablename__ = "cap_area_code"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value_name: Mapped[str] = mapped_column(String(80))
+    value: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(200))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    radius_m: Mapped[float] = mapped_column(Float)
+    __table_args__ = (UniqueConstraint("value_name", "value"),)
