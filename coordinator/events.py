@@ -18,6 +18,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import gevent
@@ -51,17 +52,34 @@ class StatusReport:
     error: str | None = None
     attempt: int | None = None
     segments: int | None = None
+    at: datetime | None = None  # when it happened, if the reporter said (a worker's event)
 
 
-def advance(n: Any, status: str, *, provider_id: str | None, error: str | None) -> bool:
+# The moments an after-action report measures, stamped the first time a status
+# reaches them: an undelivered SMS was sent and then failed.
+STAMPS = {
+    "sent": ("sent_at",),
+    "delivered": ("sent_at", "delivered_at"),
+    "undelivered": ("sent_at", "failed_at"),
+    "failed": ("failed_at",),
+}
+
+
+def advance(
+    n: Any, status: str, *, provider_id: str | None, error: str | None, at: datetime | None = None
+) -> bool:
     """Move n (a Notification or anything with its attributes) to status if that is
-    forward. Returns whether anything changed."""
+    forward, stamping when it got there. Returns whether anything changed."""
     if STATUS_RANK.get(status, -1) <= STATUS_RANK.get(n.status, 0):
         return False
+    now = utcnow()
     n.status = status
     n.provider_id = provider_id or n.provider_id
     n.error = error or n.error
-    n.updated_at = utcnow()
+    n.updated_at = now
+    for stamp in STAMPS.get(status, ()):
+        if getattr(n, stamp) is None:
+            setattr(n, stamp, min(at, now) if at is not None else now)
     return True
 
 
@@ -78,6 +96,9 @@ class _State:
     responder_id: int
     channel: str
     incident_id: int
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    failed_at: datetime | None = None
     updated_at: Any = None
 
     def apply(self, r: StatusReport) -> bool:
@@ -86,7 +107,7 @@ class _State:
             self.attempts = max(self.attempts, r.attempt or 0)
             self.error = r.error or self.error
             return changed
-        changed = advance(self, r.status, provider_id=r.provider_id, error=r.error)
+        changed = advance(self, r.status, provider_id=r.provider_id, error=r.error, at=r.at)
         self.attempts = max(self.attempts, r.attempt or 0)
         self.segments = r.segments or self.segments
         return changed
@@ -100,6 +121,9 @@ class _State:
             "error": self.error,
             "segments": self.segments,
             "updated_at": self.updated_at or utcnow(),
+            "sent_at": self.sent_at,
+            "delivered_at": self.delivered_at,
+            "failed_at": self.failed_at,
         }
 
     def payload(self) -> dict[str, object]:
@@ -119,6 +143,9 @@ _STATE_COLUMNS = (
     Notification.provider_id,
     Notification.error,
     Notification.segments,
+    Notification.sent_at,
+    Notification.delivered_at,
+    Notification.failed_at,
     Notification.responder_id,
     Notification.channel,
     Alert.incident_id,
@@ -180,13 +207,14 @@ def update_status(
     error: str | None = None,
     attempt: int | None = None,
     segments: int | None = None,
+    at: datetime | None = None,
 ) -> bool:
     """Apply one status report; returns whether the notification changed.
 
     Goes through the hub's StatusWriter when one runs (batched with every other
     report waiting), straight to the database otherwise.
     """
-    report = StatusReport(notification_id, status, provider_id, error, attempt, segments)
+    report = StatusReport(notification_id, status, provider_id, error, attempt, segments, at)
     if t.statuses is not None:
         return t.statuses.apply(report)
     return apply_reports(t, [report])[0]
@@ -310,6 +338,7 @@ class EventConsumer:
             error=event.error,
             attempt=event.attempt,
             segments=event.segments,
+            at=datetime.fromtimestamp(event.at, UTC),
         )
 
     def handle_dead(self, body: bytes) -> None:

@@ -1,5 +1,7 @@
 """Delivery statuses: result events and Twilio receipts only move forward."""
 
+import time
+
 import gevent
 import pytest
 from gevent.event import Event
@@ -10,7 +12,7 @@ from broker.messages import ResultEvent
 from broker.transport import Drop
 from coordinator.events import EventConsumer, StatusWriter, update_status
 from coordinator.extensions import socketio
-from coordinator.models import Notification
+from coordinator.models import Notification, as_utc
 from tests.conftest import TWILIO_TOKEN, login
 from tests.test_responses import first, incident  # noqa: F401  (fixture)
 
@@ -41,6 +43,32 @@ def test_it_moves_statuses_forward_only(client, tocsin, incident):  # noqa: F811
     assert receipt(client, tocsin, n.id, "sent").status_code == 204
     consumer.handle(ResultEvent(n.id, incident.id, "sms", "sent").to_json())
     assert status(tocsin, n.id) == "delivered"
+
+
+def test_it_stamps_when_a_notification_was_sent_delivered_or_failed(client, tocsin, incident):  # noqa: F811
+    sms, email = first(tocsin, "sms"), first(tocsin, "email")
+    consumer = EventConsumer(tocsin)
+    worker_said = time.time() - 2.0  # the worker published its event two seconds ago
+    consumer.handle(ResultEvent(sms.id, incident.id, "sms", "sent", at=worker_said).to_json())
+    receipt(client, tocsin, sms.id, "delivered")
+    receipt(client, tocsin, sms.id, "delivered")  # a repeat moves no stamp
+    consumer.handle(ResultEvent(email.id, incident.id, "email", "failed", error="x").to_json())
+    n = tocsin.db.session.get(Notification, sms.id)
+    sent, delivered = as_utc(n.sent_at), as_utc(n.delivered_at)
+    assert sent.timestamp() == pytest.approx(worker_said, abs=0.01)
+    assert delivered > sent and n.failed_at is None
+    failed = tocsin.db.session.get(Notification, email.id)
+    assert failed.failed_at is not None and failed.sent_at is None and failed.delivered_at is None
+    tocsin.db.remove()
+
+
+def test_an_undelivered_message_was_sent_and_then_failed(client, tocsin, incident):  # noqa: F811
+    sms = first(tocsin, "sms")
+    receipt(client, tocsin, sms.id, "undelivered")  # the "sent" receipt never came
+    n = tocsin.db.session.get(Notification, sms.id)
+    assert n.status == "undelivered"
+    assert n.sent_at is not None and n.failed_at is not None and n.delivered_at is None
+    tocsin.db.remove()
 
 
 def test_it_refuses_unsigned_or_unknown_receipts(client, tocsin, incident):  # noqa: F811
