@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
 CHANNELS = ("sms", "voice", "email", "push")
+# What every message of a drill starts with, on every channel: nobody may take an
+# exercise for a real call-out (the words UK emergency services use on air).
+EXERCISE_MARKER = "EXERCISE EXERCISE EXERCISE"
 
 
 class MessageError(ValueError):
@@ -90,6 +93,9 @@ class NotifyMessage(_Json):
     details: str = ""  # more lines for long channels (email): place, time, drill or live
     voice_url: str = ""  # voice only: the TwiML the call fetches (reads, takes keypresses)
     attempt: int = 1
+    exercise: bool = False  # a drill: every channel starts its text with EXERCISE_MARKER
+    # A simulated responder (`tocsin drill city`): sent to the provider simulator only.
+    simulated: bool = False
 
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:
@@ -98,6 +104,11 @@ class NotifyMessage(_Json):
     @property
     def message_id(self) -> str:
         return f"notification-{self.notification_id}-{self.attempt}"
+
+    @property
+    def title(self) -> str:
+        """The subject as a channel shows it first (email subject, push title)."""
+        return f"{EXERCISE_MARKER} {self.subject}" if self.exercise else self.subject
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ services take more. Rates are per worker process.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from broker.env import ConfigError, env_float, env_int, env_secret, env_str
 
@@ -19,6 +20,7 @@ from broker.env import ConfigError, env_float, env_int, env_secret, env_str
 VALIDITY_RANGE = (1, 14_400)
 # Twilio's Timeout for a call: how long it rings before "no-answer".
 RING_RANGE = (5, 600)
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,19 @@ class NotifierSettings:
             "push": (self.push_rate, self.push_concurrency),
         }[channel]
         return rate, concurrency
+
+    def reaches_simulator(self, channel: str, address: str) -> bool:
+        """Whether a message on this channel to this address stays on this machine
+        (the provider simulator): Twilio through TOCSIN_TWILIO_API_URL, email through
+        a loopback SMTP server, push to a loopback endpoint."""
+        if channel in ("sms", "voice"):
+            return bool(self.twilio_api_url)
+        url = self.email_url if channel == "email" else address
+        try:
+            host = urlsplit(url.replace("ntfys://", "ntfy://", 1)).hostname
+        except ValueError:
+            return False
+        return host in LOOPBACK
 
     def missing_for(self, channel: str) -> list[str]:
         """Names of unset variables that the channel needs."""

@@ -106,32 +106,33 @@ def segments(text: str) -> int:
     return count
 
 
-def compose(headline: str, body: str, link: str) -> str:
-    """The alert SMS without any trimming."""
+def compose(headline: str, body: str, link: str, marker: str = "") -> str:
+    """The alert SMS without any trimming; `marker` (a drill's EXERCISE words) first."""
     head = f"Tocsin {headline}".rstrip()
     if head[-1] not in ".!?":
         head += "."
-    return " ".join(part for part in (head, body, REPLY_CODES, link) if part)
+    return " ".join(part for part in (marker, head, body, REPLY_CODES, link) if part)
 
 
-def fit(headline: str, body: str, link: str, *, max_segments: int = 3) -> str:
+def fit(headline: str, body: str, link: str, *, max_segments: int = 3, marker: str = "") -> str:
     """The alert SMS in as few segments as its content allows, at most max_segments.
 
     Text is normalised to GSM-7 where meaning allows and whitespace collapsed.
-    The reply codes and the link are never dropped or cut; when the whole does
-    not fit, the body is cut (at a word when close by) and ends with "...";
-    if even the headline alone does not fit, it is cut the same way. A link
-    longer than max_segments on its own still goes out whole.
+    The marker, the reply codes and the link are never dropped or cut; when the
+    whole does not fit, the body is cut (at a word when close by) and ends with
+    "..."; if even the headline alone does not fit, it is cut the same way. A
+    link longer than max_segments on its own still goes out whole.
     """
-    headline, body = _clean(headline), _clean(body)
+    headline, body, marker = _clean(headline), _clean(body), _clean(marker)
     link = link.strip()
-    text = compose(headline, body, link)
+    text = compose(headline, body, link, marker)
     if segments(text) <= max_segments:
         return text
-    if segments(compose(headline, "", link)) <= max_segments:
-        body = _trim(body, lambda b: compose(headline, b, link), max_segments)
-        return compose(headline, body, link)
-    return compose(_trim(headline, lambda h: compose(h, "", link), max_segments), "", link)
+    if segments(compose(headline, "", link, marker)) <= max_segments:
+        body = _trim(body, lambda b: compose(headline, b, link, marker), max_segments)
+        return compose(headline, body, link, marker)
+    head = _trim(headline, lambda h: compose(h, "", link, marker), max_segments)
+    return compose(head, "", link, marker)
 
 
 def _clean(text: str) -> str:

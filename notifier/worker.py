@@ -58,6 +58,13 @@ class Worker:
         self._report(msg, "sent", provider_id=sent.provider_id, segments=sent.segments)
 
     def _send(self, channel: Channel, msg: NotifyMessage) -> Sent:
+        if msg.simulated and not self.settings.reaches_simulator(msg.channel, msg.address):
+            # A made-up number must never reach a real carrier (or cost a real SMS).
+            raise SendError(
+                "simulated responder: sent only to the provider simulator, and this worker's "
+                f"{msg.channel} goes to a real provider",
+                permanent=True,
+            )
         with self.pacers[msg.channel]:
             try:
                 return channel.send(msg)

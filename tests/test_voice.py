@@ -85,3 +85,26 @@ def test_it_refuses_unsigned_voice_webhooks(client, tocsin, call):
     assert tocsin.db.session.scalars(select(Response)).all() == []
     unknown = twilio_post(client, tocsin, "/hooks/twilio/voice?n=99999", call_form())
     assert unknown.status_code == 400
+
+
+def test_a_drill_call_says_exercise_before_and_after_the_alert(client, tocsin):
+    from dataclasses import replace
+
+    with tocsin.db.write() as session:
+        incident = declare_incident(session, replace(FORM, mode="drill"), None, tocsin.links)
+        n = session.scalars(
+            select(Notification).where(Notification.alert_id == incident.alerts[0].id)
+        ).first()
+    reply = twilio_post(client, tocsin, f"/hooks/twilio/voice?n={n.id}", call_form())
+    root = ElementTree.fromstring(reply.data)
+    said = [s.text for s in root.iter("Say")]
+    readings = [text for text in said if FORM.message in text]
+    assert len(readings) == 2
+    for text in readings:
+        before, _, after = text.partition(FORM.message)
+        assert "EXERCISE EXERCISE EXERCISE" in before and "EXERCISE EXERCISE EXERCISE" in after
+    assert said[-1].startswith("EXERCISE EXERCISE EXERCISE")  # the goodbye too
+    pressed = twilio_post(
+        client, tocsin, f"/hooks/twilio/voice/keypress?n={n.id}", call_form(Digits="1")
+    )
+    assert ElementTree.fromstring(pressed.data).find("Say").text.startswith("EXERCISE")

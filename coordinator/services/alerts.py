@@ -31,7 +31,13 @@ from coordinator.models import (
     utcnow,
 )
 from coordinator.services import audit, escalation
-from coordinator.services.targeting import Recipient, Targeting, channels_for, select_recipients
+from coordinator.services.targeting import (
+    Recipient,
+    Targeting,
+    channels_for,
+    select_recipients,
+    simulated_ids,
+)
 
 # Sent at once unless the commander picks otherwise; voice is the fallback.
 DEFAULT_CHANNELS = ("sms", "push", "email")
@@ -151,7 +157,9 @@ def send_alert(
     )
     session.add(alert)
     session.flush()
-    selection = select_recipients(session, targeting, incident.lat, incident.lon)
+    selection = select_recipients(
+        session, targeting, incident.lat, incident.lon, drill=incident.mode == "drill"
+    )
     count = notify_recipients(session, incident, alert, selection.recipients, channels, links)
     audit.record(
         session,
@@ -181,7 +189,12 @@ def notify_recipients(
     step: int | None = None,
 ) -> int:
     """Notifications and outbox rows for these recipients on these channels (each
-    recipient's first contact point when none is on them); returns how many."""
+    recipient's first contact point when none is on them); returns how many.
+    A live incident never reaches a simulated responder, whoever picked them: this
+    is the last guard before anything is written."""
+    simulated = simulated_ids(session, [r.responder_id for r in recipients])
+    if incident.mode != "drill":
+        recipients = [r for r in recipients if r.responder_id not in simulated]
     rows = [
         {"alert_id": alert.id, "responder_id": r.responder_id, "channel": channel,
          "address": address, "status": "queued", "step": step}
@@ -197,7 +210,8 @@ def notify_recipients(
         insert(Outbox),
         [
             _outbox_row(notify_message(incident, alert, nid, row["responder_id"],
-                                       row["channel"], row["address"], links))
+                                       row["channel"], row["address"], links,
+                                       simulated=row["responder_id"] in simulated))
             for nid, row in zip(ids, rows, strict=True)
         ],
     )  # fmt: skip
@@ -216,7 +230,10 @@ def _outbox_row(msg: NotifyMessage) -> dict[str, object]:
 def enqueue(session: Session, n: Notification, links: LinkSigner) -> None:
     """Put one flushed notification in the outbox, in the caller's transaction."""
     alert = n.alert
-    msg = notify_message(alert.incident, alert, n.id, n.responder_id, n.channel, n.address, links)
+    msg = notify_message(
+        alert.incident, alert, n.id, n.responder_id, n.channel, n.address, links,
+        simulated=n.responder.simulated,
+    )  # fmt: skip
     session.add(Outbox(**_outbox_row(msg)))
     n.status = "queued"
 
@@ -282,6 +299,8 @@ def notify_message(
     channel: str,
     address: str,
     links: LinkSigner,
+    *,
+    simulated: bool = False,
 ) -> NotifyMessage:
     hooks = f"{links.public_url}/hooks/twilio"
     status_url = {"sms": f"{hooks}/status", "voice": f"{hooks}/call-status"}.get(channel)
@@ -298,6 +317,8 @@ def notify_message(
         ack_url=links.url_for(notification_id),
         status_url=f"{status_url}?n={notification_id}" if status_url else "",
         voice_url=f"{hooks}/voice?n={notification_id}" if channel == "voice" else "",
+        exercise=incident.mode == "drill",
+        simulated=simulated,
     )
 
 
@@ -307,8 +328,8 @@ FOLLOW_UP_PREFIX = {"update": "UPDATE - ", "stand_down": "STAND DOWN - "}
 
 
 def headline(incident: Incident) -> str:
-    text = f"{incident.severity.upper()} {incident.kind.replace('_', ' ')}: {incident.title}"
-    return f"DRILL - {text}" if incident.mode == "drill" else text
+    """A drill's channels put EXERCISE_MARKER before it (NotifyMessage.exercise)."""
+    return f"{incident.severity.upper()} {incident.kind.replace('_', ' ')}: {incident.title}"
 
 
 def details(incident: Incident) -> str:
@@ -318,7 +339,7 @@ def details(incident: Incident) -> str:
         f"Declared: {incident.created_at:%Y-%m-%d %H:%M} UTC",
     ]
     if incident.mode == "drill":
-        lines.append("This is a DRILL.")
+        lines.append("This is an exercise (a drill), not a real incident.")
     return "\n".join(lines)
 
 

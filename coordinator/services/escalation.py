@@ -435,8 +435,9 @@ def _recipients(
         return [], ""
     try:
         selection = select_recipients(
-            session, targeting, alert.incident.lat, alert.incident.lon, responder_ids=ids
-        )
+            session, targeting, alert.incident.lat, alert.incident.lon, responder_ids=ids,
+            drill=alert.incident.mode == "drill",
+        )  # fmt: skip
     except ValidationError as exc:  # an agency renamed or removed since the policy was saved
         return [], str(exc)
     fresh = (

@@ -131,10 +131,12 @@ def select_recipients(
     lon: float,
     *,
     responder_ids: Sequence[int] | None = None,
+    drill: bool = False,
 ) -> Selection:
     """The responders the targeting reaches, with their contact points in order.
 
     `responder_ids` narrows the choice further (escalation to the silent ones).
+    Simulated responders (`tocsin drill city`) are reached by drills only.
     """
     agencies = targeting.check(session)
     query = (
@@ -146,6 +148,8 @@ def select_recipients(
     )
     if targeting.on_duty_only:
         query = query.where(Responder.on_duty.is_(True))
+    if not drill:
+        query = query.where(Responder.simulated.is_(False))
     if targeting.teams:
         query = query.where(Responder.team_id.in_(targeting.teams))
     if responder_ids is not None:
@@ -176,6 +180,18 @@ def select_recipients(
             Recipient(responder.id, responder.name, slug, team, points[responder.id], far)
         )
     return selection
+
+
+def simulated_ids(session: Session, responder_ids: Sequence[int]) -> set[int]:
+    """Which of these responders are simulated (`tocsin drill city`)."""
+    found: set[int] = set()
+    for chunk in _chunks(list(responder_ids), 5000):
+        found.update(
+            session.scalars(
+                select(Responder.id).where(Responder.id.in_(chunk), Responder.simulated.is_(True))
+            )
+        )
+    return found
 
 
 def channels_for(points: list[tuple[str, str]], channels: Sequence[str]) -> list[tuple[str, str]]:
@@ -216,9 +232,15 @@ class Preview:
 
 
 def preview(
-    session: Session, targeting: Targeting, lat: float, lon: float, channels: Sequence[str]
+    session: Session,
+    targeting: Targeting,
+    lat: float,
+    lon: float,
+    channels: Sequence[str],
+    *,
+    drill: bool = False,
 ) -> Preview:
-    selection = select_recipients(session, targeting, lat, lon)
+    selection = select_recipients(session, targeting, lat, lon, drill=drill)
     rows: list[tuple[Recipient, list[str]]] = []
     counts: dict[str, dict[str, int]] = {}
     fallback_only = 0

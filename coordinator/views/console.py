@@ -131,7 +131,9 @@ def _incident_form(form) -> IncidentForm:  # type: ignore[no-untyped-def]
 def _preview(data: IncidentForm) -> Preview:
     """Every field is checked as for sending, so a clean preview means a clean send."""
     lat, lon, targeting, _quorum, _minutes = validate_incident(data)
-    return preview(tocsin().db.session, targeting, lat, lon, data.channels)
+    return preview(
+        tocsin().db.session, targeting, lat, lon, data.channels, drill=data.mode == "drill"
+    )
 
 
 def _template_text(form) -> str:  # type: ignore[no-untyped-def]

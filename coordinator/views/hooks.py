@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
+from broker.messages import EXERCISE_MARKER
 from coordinator.context import tocsin
 from coordinator.events import update_status
 from coordinator.models import ANSWER_LABELS, Notification
@@ -73,12 +74,14 @@ def twilio_sms():  # type: ignore[no-untyped-def]
     if notification is None:
         return _sms_reply("Tocsin: there is no open alert for this number.")
     if answer is None:
-        return _sms_reply(f"Tocsin: answer not understood. {responses.SMS_REPLY_HELP}")
+        said = f"Tocsin: answer not understood. {responses.SMS_REPLY_HELP}"
+        return _sms_reply(_marked(notification, said))
     response, _incident, created = responses.record(
         db, responses.Answer(notification.id, answer, "sms")
     )
     prefix = "recorded" if created else "already recorded"
-    return _sms_reply(f"Tocsin: {prefix} {ANSWER_LABELS[response.answer].upper()}. Thank you.")
+    said = f"Tocsin: {prefix} {ANSWER_LABELS[response.answer].upper()}. Thank you."
+    return _sms_reply(_marked(notification, said))
 
 
 @bp.post("/twilio/status")
@@ -111,18 +114,22 @@ def twilio_keypress():  # type: ignore[no-untyped-def]
         return _twiml(twiml)
     responses.record(tocsin().db, responses.Answer(n.id, answer, "voice"))
     twiml = VoiceResponse()
-    twiml.say(f"Recorded: {ANSWER_LABELS[answer]}. Thank you. Goodbye.")
+    twiml.say(_marked(n, f"Recorded: {ANSWER_LABELS[answer]}. Thank you. Goodbye."))
     twiml.hangup()
     return _twiml(twiml)
 
 
 def _voice_menu(n: Notification, intro: str = "") -> VoiceResponse:
+    """The alert read twice, then the menu. A drill says the EXERCISE words before
+    the alert and after it, each time, so nobody who hangs up half-way or joins
+    late takes it for a real call-out."""
     incident, alert = n.alert.incident, n.alert
-    drill = "This is a drill. " if incident.mode == "drill" else ""
     text = (
-        f"{drill}Tocsin emergency alert. {incident.severity} {incident.kind.replace('_', ' ')}: "
+        f"Tocsin emergency alert. {incident.severity} {incident.kind.replace('_', ' ')}: "
         f"{incident.title}. {alert.message}"
     )
+    if _is_drill(n):
+        text = f"{EXERCISE_MARKER}. {text} {EXERCISE_MARKER}."
     twiml = VoiceResponse()
     gather = twiml.gather(
         num_digits=1,
@@ -136,9 +143,18 @@ def _voice_menu(n: Notification, intro: str = "") -> VoiceResponse:
     gather.pause(length=1)
     gather.say(f"I repeat. {text}")
     gather.say(VOICE_MENU)
-    twiml.say("No answer was recorded. Goodbye.")
+    twiml.say(_marked(n, "No answer was recorded. Goodbye."))
     twiml.hangup()
     return twiml
+
+
+def _is_drill(n: Notification) -> bool:
+    return n.alert.incident.mode == "drill"
+
+
+def _marked(n: Notification, text: str) -> str:
+    """What Tocsin says back about a drill's notification starts with the EXERCISE words."""
+    return f"{EXERCISE_MARKER}. {text}" if _is_drill(n) else text
 
 
 def _notification() -> Notification:

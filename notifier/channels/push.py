@@ -45,9 +45,7 @@ class PushChannel(Channel):
                 f"apprise cannot use the push URL {_scheme(msg.address)}://…", permanent=True
             )
         body = f"{msg.body.strip()}\n\nAnswer: {msg.ack_url}"
-        result = notifier.notify(
-            title=msg.subject, body=body, body_format=apprise.NotifyFormat.TEXT
-        )
+        result = notifier.notify(title=msg.title, body=body, body_format=apprise.NotifyFormat.TEXT)
         if not result:
             # Most push failures are the service or the network: worth a retry.
             raise SendError(f"push failed: {describe(result)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broker.messages import NotifyMessage
+from broker.messages import EXERCISE_MARKER, NotifyMessage
 from notifier import smstext
 from notifier.channels.base import Channel, Sent
 from notifier.channels.twilio_errors import FAILURES, NUMBER_CODES, SMS_CODES, send_error
@@ -26,7 +26,10 @@ class SmsChannel(Channel):
         )
 
     def render(self, msg: NotifyMessage) -> str:
-        return smstext.fit(msg.subject, msg.body, msg.ack_url, max_segments=MAX_SEGMENTS)
+        marker = EXERCISE_MARKER if msg.exercise else ""
+        return smstext.fit(
+            msg.subject, msg.body, msg.ack_url, max_segments=MAX_SEGMENTS, marker=marker
+        )
 
     def send(self, msg: NotifyMessage) -> Sent:
         text = self.render(msg)
