@@ -15,6 +15,7 @@ from coordinator.models import Responder, Response
 from maps.incident_map import ANSWER_COLOURS
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers import wait_until
+from tests.helpers.axe import assert_accessible
 from tests.helpers.browser import (
     OfflineGuard,
     chromium,
@@ -114,6 +115,8 @@ def test_a_responder_answers_and_the_commander_sees_it_live(system):
         assert "6 min" in row.text_content()
         assert board.evaluate("() => window.notReloaded") is True
 
+        assert_accessible(board, "the board with its map")
+        assert_accessible(phone, "the responder page")
         board.locator("#counts").scroll_into_view_if_needed()
         screenshot(board, "operating-picture-board")
         element_screenshot(board.locator(".leaflet-container").first, "operating-picture-map")
