@@ -12,7 +12,6 @@ if sys.argv[1:2] != ["simulate"]:
 
     monkey.patch_all()
 
-import getpass
 import logging
 import os
 import signal
@@ -33,6 +32,9 @@ from coordinator import bench_consoles as consoles_bench
 from coordinator import migrate
 from coordinator.app import create_app
 from coordinator.background import start_hub_loops
+from coordinator.commands import cap as cap_commands
+from coordinator.commands import cli_actor
+from coordinator.commands import drill as drill_commands
 from coordinator.config import Settings
 from coordinator.db import Database
 from coordinator.errors import ValidationError
@@ -264,7 +266,7 @@ def api_token_create(agency: str, name: str) -> None:
     database = Database(Settings.from_env().database_url)
     try:
         with database.write() as session:
-            token, plaintext = api_tokens.create(session, agency, name, _cli_actor())
+            token, plaintext = api_tokens.create(session, agency, name, cli_actor())
     except ValidationError as exc:
         raise click.ClickException(" ".join(exc.errors.values())) from None
     finally:
@@ -296,7 +298,7 @@ def api_token_revoke(token_id: int) -> None:
     database = Database(Settings.from_env().database_url)
     try:
         with database.write() as session:
-            token = api_tokens.revoke(session, token_id, _cli_actor())
+            token = api_tokens.revoke(session, token_id, cli_actor())
             said = f"token {token.id} ({token.agency.slug}, {token.name}) revoked"
     except ValidationError as exc:
         raise click.ClickException(" ".join(exc.errors.values())) from None
@@ -305,12 +307,9 @@ def api_token_revoke(token_id: int) -> None:
     click.echo(said)
 
 
-def _cli_actor() -> str:
-    """The audit log's name for whoever ran the command: the operating-system user."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name for this uid (some containers)
-        return "cli:unknown"
+# Areas with commands of their own (coordinator/commands/).
+cli.add_command(cap_commands.cap)
+cli.add_command(drill_commands.drill)
 
 
 def main() -> None:

@@ -1,0 +1,3 @@
+"""`tocsin report INCIDENT_ID --format html|pdf|csv --output FILE`."""
+
+from __future__ import annotations
