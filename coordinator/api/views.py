@@ -286,6 +286,7 @@ def _incident_form(body: dict[str, Any], slug: str) -> IncidentForm:
         message=body["message"],
         agency_slugs=[slug],
         mode=body.get("mode", "live"),
+        origin="api",
         channels=list(body.get("channels", DEFAULT_CHANNELS)),
         team_ids=[str(int(t)) for t in targeting.get("teams", [])],
         skills=list(targeting.get("skills", [])),

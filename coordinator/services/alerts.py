@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -20,6 +20,8 @@ from coordinator.errors import ValidationError
 from coordinator.links import LinkSigner
 from coordinator.models import (
     INCIDENT_KINDS,
+    INCIDENT_MODES,
+    INCIDENT_ORIGINS,
     SEVERITIES,
     Alert,
     ContactPoint,
@@ -63,6 +65,7 @@ class IncidentForm:
     radius_m: str = ""
     quorum: str = ""  # "firefighter: 4, paramedic: 1"
     quorum_minutes: str = ""  # the next escalation step runs if the quorum is not met by then
+    origin: str = "console"  # INCIDENT_ORIGINS: who declared it (not a form field)
 
     def targeting(self) -> Targeting:
         return Targeting.parse(
@@ -93,11 +96,14 @@ def declare_incident(
     links: LinkSigner,
     *,
     actor: str | None = None,
+    auto_close_at: datetime | None = None,
+    drill_schedule_id: int | None = None,
 ) -> Incident:
     """Validate, then create the incident and its first alert in the caller's transaction.
 
     `user` is the console user; a system (the REST API) passes None and names
-    itself in `actor` ("api:fire:Fire CAD") for the audit log.
+    itself in `actor` ("api:fire:Fire CAD") for the audit log. A drill that
+    closes itself (a schedule's, a team test) gives `auto_close_at`.
     """
     actor = actor or (f"user:{user.username}" if user else "system")
     lat, lon, targeting, quorum, minutes = validate_incident(form)
@@ -109,12 +115,17 @@ def declare_incident(
         lat=lat,
         lon=lon,
         mode=form.mode,
+        origin=form.origin,
+        auto_close_at=auto_close_at,
+        drill_schedule_id=drill_schedule_id,
         radius_m=targeting.radius_m,
         created_by_id=user.id if user else None,
     )
     session.add(incident)
     session.flush()
-    audit.record(session, actor, "incident.declared", incident.id)
+    audit.record(
+        session, actor, "incident.declared", incident.id, mode=incident.mode, origin=form.origin
+    )
     send_alert(
         session, incident, form.message.strip(), targeting, form.channels, user, links,
         quorum=quorum, quorum_minutes=minutes, actor=actor,
@@ -374,8 +385,10 @@ def validate_incident(
         errors["kind"] = f"Kind must be one of {', '.join(INCIDENT_KINDS)}."
     if form.severity not in SEVERITIES:
         errors["severity"] = f"Severity must be one of {', '.join(SEVERITIES)}."
-    if form.mode not in ("live", "drill"):
+    if form.mode not in INCIDENT_MODES:
         errors["mode"] = "Mode must be live or drill."
+    if form.origin not in INCIDENT_ORIGINS:
+        errors["origin"] = f"Origin must be one of {', '.join(INCIDENT_ORIGINS)}."
     lat = _coordinate(form.lat, -90, 90, "lat", errors)
     lon = _coordinate(form.lon, -180, 180, "lon", errors)
     if lat == 0.0 and lon == 0.0 and not errors.keys() & {"lat", "lon"}:
