@@ -275,6 +275,9 @@ class Outbox(Base):
     published_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A drill's message: the relay hands live ones to the broker first and holds
+    # drill ones back while the channel's queue is long (coordinator/relay.py).
+    drill: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class DeadLetter(Base):

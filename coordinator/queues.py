@@ -2,7 +2,9 @@
 
 A commander must see "SMS: 4,120 queued, last in ~41 s": waiting messages are
 the outbox rows not yet published plus the broker queue; the rate is what the
-workers reported over the last seconds.
+workers reported over the last seconds. A drill's rows that the relay holds back
+behind live alerts (coordinator/relay.py) are counted apart, as drill_waiting,
+so a city's exercise does not look like a live backlog.
 """
 
 from __future__ import annotations
@@ -50,21 +52,29 @@ class QueueMonitor:
         return len(results) / span
 
     def snapshot(self) -> dict[str, dict[str, float | int | None]]:
-        unpublished = dict(
-            self.db.session.execute(
-                select(Outbox.routing_key, func.count())
+        """Per channel: queued (live outbox rows + the broker queue, which holds at
+        most TOCSIN_DRILL_QUEUE_LIMIT drill messages), rate, eta_seconds, drill_waiting."""
+        unpublished: dict[tuple[str, bool], int] = {
+            (channel, drill): count
+            for channel, drill, count in self.db.session.execute(
+                select(Outbox.routing_key, Outbox.drill, func.count())
                 .where(Outbox.published_at.is_(None))
-                .group_by(Outbox.routing_key)
-            ).all()
-        )
+                .group_by(Outbox.routing_key, Outbox.drill)
+            )
+        }
         self.db.remove()
         now = time.monotonic()
         report: dict[str, dict[str, float | int | None]] = {}
         for channel in CHANNELS:
-            queued = unpublished.get(channel, 0) + self._depth(channel)
+            queued = unpublished.get((channel, False), 0) + self._depth(channel)
             rate = self.rate(channel, now)
             eta = queued / rate if rate > 0 else None
-            report[channel] = {"queued": queued, "rate": round(rate, 1), "eta_seconds": eta}
+            report[channel] = {
+                "queued": queued,
+                "rate": round(rate, 1),
+                "eta_seconds": eta,
+                "drill_waiting": unpublished.get((channel, True), 0),
+            }
         return report
 
     def run(self, stop: Event) -> None:

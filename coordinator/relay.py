@@ -3,6 +3,13 @@
 Publishing happens outside any transaction (SQLite must not hold its write
 lock across network I/O). A crash between publish and mark sends a message
 twice; duplicates are acceptable, loss is not.
+
+Live alerts go first. A drill of a whole city puts thousands of messages in the
+outbox; handed to the broker at once, they would queue ahead of a live alert
+declared a minute later (at one SMS a second, for over an hour). So live rows
+are always published first, and a channel's drill rows only while fewer than
+TOCSIN_DRILL_QUEUE_LIMIT messages wait in its broker queue: a live alert then
+waits behind at most that many drill messages.
 """
 
 from __future__ import annotations
@@ -13,6 +20,9 @@ import gevent
 from gevent.event import Event
 from sqlalchemy import select, update
 
+from broker.base import BrokerError
+from broker.env import env_int
+from broker.messages import CHANNELS
 from broker.transport import PublishError, Transport
 from coordinator.db import Database
 from coordinator.models import Notification, Outbox, utcnow
@@ -22,23 +32,32 @@ log = logging.getLogger(__name__)
 BATCH = 2000
 IDLE_POLL = 1.0
 MAX_BACKOFF = 5.0
+DRILL_QUEUE_LIMIT = 500  # TOCSIN_DRILL_QUEUE_LIMIT
 
 
 class OutboxRelay:
-    def __init__(self, db: Database, transport: Transport, wake: Event | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        transport: Transport,
+        wake: Event | None = None,
+        drill_queue_limit: int | None = None,
+    ) -> None:
         self.db = db
         self.transport = transport
         self.wake = wake or Event()  # set after a commit that added outbox rows
+        self.drill_queue_limit = (
+            drill_queue_limit
+            if drill_queue_limit is not None
+            else env_int("TOCSIN_DRILL_QUEUE_LIMIT", DRILL_QUEUE_LIMIT)
+        )
 
     def publish_pending(self) -> int:
-        """Publish one batch. Returns how many were confirmed; raises PublishError
-        when the broker took none of a non-empty batch (it is away)."""
-        rows = self.db.session.execute(
-            select(Outbox.id, Outbox.exchange, Outbox.routing_key, Outbox.payload)
-            .where(Outbox.published_at.is_(None))
-            .order_by(Outbox.id)
-            .limit(BATCH)
-        ).all()
+        """Publish one batch, live rows first. Returns how many were confirmed;
+        raises PublishError when the broker took none of a non-empty batch (it is away)."""
+        rows = self._pending(drill=False, limit=BATCH)
+        if not rows:  # queue depths are read after the live rows went in
+            rows = self._drill_rows(BATCH)
         self.db.remove()  # end the read transaction before network I/O
         if not rows:
             return 0
@@ -57,6 +76,39 @@ class OutboxRelay:
             if not done:
                 raise PublishError(f"the broker confirmed none of {len(rows)} messages")
         return len(done)
+
+    def _pending(self, *, drill: bool, limit: int, channel: str | None = None) -> list:  # type: ignore[type-arg]
+        query = (
+            select(Outbox.id, Outbox.exchange, Outbox.routing_key, Outbox.payload)
+            .where(Outbox.published_at.is_(None), Outbox.drill.is_(drill))
+            .order_by(Outbox.id)
+            .limit(limit)
+        )
+        if channel is not None:
+            query = query.where(Outbox.routing_key == channel)
+        return list(self.db.session.execute(query).all())
+
+    def _drill_rows(self, room: int) -> list:  # type: ignore[type-arg]
+        """Drill rows for the channels whose broker queue has room for them."""
+        waiting = self.db.session.execute(
+            select(Outbox.id).where(Outbox.published_at.is_(None), Outbox.drill.is_(True)).limit(1)
+        ).first()
+        if waiting is None:
+            return []
+        rows: list = []  # type: ignore[type-arg]
+        for channel in CHANNELS:
+            allowance = min(room - len(rows), self.drill_queue_limit - self._depth(channel))
+            if allowance > 0:
+                rows += self._pending(drill=True, limit=allowance, channel=channel)
+        return rows
+
+    def _depth(self, channel: str) -> int:
+        """Messages waiting in the channel's broker queue; a broker that cannot say
+        counts as full, so drill rows wait for it rather than crowd it."""
+        try:
+            return self.transport.queue_depth(self.transport.topology.notify_queue(channel))
+        except (BrokerError, ValueError):
+            return self.drill_queue_limit
 
     def run(self, stop: Event) -> None:
         backoff = 0.5

@@ -18,7 +18,8 @@ def test_it_counts_outbox_and_broker_queue_and_estimates_the_last(tocsin, incide
     transport.declare()
     monitor = QueueMonitor(tocsin.db, transport)
     before = monitor.snapshot()
-    assert before["sms"] == {"queued": 12, "rate": 0.0, "eta_seconds": None}  # in the outbox
+    # in the outbox
+    assert before["sms"] == {"queued": 12, "rate": 0.0, "eta_seconds": None, "drill_waiting": 0}
 
     OutboxRelay(tocsin.db, transport).publish_pending()
     for _ in range(20):
@@ -27,7 +28,20 @@ def test_it_counts_outbox_and_broker_queue_and_estimates_the_last(tocsin, incide
     assert after["sms"]["queued"] == 12  # now in the broker queue
     assert after["sms"]["rate"] > 0
     assert after["sms"]["eta_seconds"] == 12 / monitor.rate("sms")
-    assert after["voice"] == {"queued": 0, "rate": 0.0, "eta_seconds": None}
+    assert after["voice"] == {"queued": 0, "rate": 0.0, "eta_seconds": None, "drill_waiting": 0}
+
+
+def test_a_drills_held_back_messages_are_not_a_live_backlog(tocsin, incident):  # noqa: F811
+    from tests.test_relay import _declare
+
+    _declare(tocsin, "drill")  # fire and police: 12 SMS, 12 emails
+    transport = EmbeddedTransport(Topology())
+    transport.declare()
+    relay = OutboxRelay(tocsin.db, transport, drill_queue_limit=5)
+    relay.publish_pending()  # the live incident's 12 SMS
+    relay.publish_pending()  # nothing of the drill: the SMS queue already holds 12
+    figures = QueueMonitor(tocsin.db, transport).snapshot()["sms"]
+    assert (figures["queued"], figures["drill_waiting"]) == (12, 12)
 
 
 def test_it_sends_the_figures_to_every_console(app, client, tocsin, incident):  # noqa: F811
@@ -47,7 +61,12 @@ def test_it_sends_the_figures_to_every_console(app, client, tocsin, incident):  
     wait_until(queues_arrived, what="a queues event from the monitor loop")
     stop.set()
     loop.join()
-    assert received[0]["email"] == {"queued": 12, "rate": 0.0, "eta_seconds": None}
+    assert received[0]["email"] == {
+        "queued": 12,
+        "rate": 0.0,
+        "eta_seconds": None,
+        "drill_waiting": 0,
+    }
     console.disconnect()
 
 

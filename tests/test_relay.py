@@ -56,3 +56,46 @@ def test_it_sends_again_what_an_embedded_restart_may_have_lost(tocsin, incident)
     second = EmbeddedTransport(Topology())
     second.declare()
     assert OutboxRelay(tocsin.db, second).publish_pending() == total - 1
+
+
+def _declare(tocsin, mode: str) -> int:
+    from coordinator.services.alerts import IncidentForm, declare_incident
+
+    form = IncidentForm(
+        title=f"{mode} fire", kind="fire", severity="major", lat="51.45", lon="-2.59",
+        message="Attend.", agency_slugs=["fire", "police"], mode=mode, channels=["sms", "email"],
+    )  # fmt: skip
+    with tocsin.db.write() as session:
+        return declare_incident(session, form, None, tocsin.links).id
+
+
+def _published(tocsin) -> dict[bool, int]:
+    rows = outbox(tocsin)
+    return {
+        drill: sum(1 for r in rows if r.drill is drill and r.published_at is not None)
+        for drill in (False, True)
+    }
+
+
+def test_live_alerts_go_first_and_drills_only_fill_short_queues(tocsin):
+    _declare(tocsin, "drill")  # the drill was declared first
+    _declare(tocsin, "live")
+    transport = EmbeddedTransport(Topology())
+    transport.declare()
+    relay = OutboxRelay(tocsin.db, transport, drill_queue_limit=4)
+    published = relay.publish_pending()
+    # every live message, and drill ones only up to 4 waiting per channel
+    assert _published(tocsin) == {False: 24, True: 0}
+    assert published == 24
+    sms_queue = transport.topology.notify_queue("sms")
+    assert transport.queue_depth(sms_queue) == 12
+    # workers drain the queues: now the drill's messages go, 4 per channel at a time
+    for channel in ("sms", "email"):
+        queue = transport.topology.notify_queue(channel)
+        while transport.queue_depth(queue):
+            transport._queue(queue).get_nowait()
+    assert relay.publish_pending() == 8
+    assert _published(tocsin) == {False: 24, True: 8}
+    assert relay.publish_pending() == 0  # the queues are full again for drills
+    first_drill_sms = transport._queue(sms_queue).peek_nowait()
+    assert b'"exercise":true' in first_drill_sms

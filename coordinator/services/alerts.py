@@ -235,6 +235,7 @@ def _outbox_row(msg: NotifyMessage) -> dict[str, object]:
         "exchange": "notify",
         "routing_key": msg.channel,
         "payload": msg.to_json().decode(),
+        "drill": msg.exercise,
     }
 
 

@@ -412,11 +412,16 @@
     list.textContent = "";
     Object.keys(queues).forEach(function (channel) {
       var q = queues[channel];
-      if (!q.queued) { return; }
+      if (!q.queued && !q.drill_waiting) { return; }
       var li = document.createElement("li");
       li.dataset.queue = channel;
       var eta = q.eta_seconds == null ? "estimating…" : "last in ~" + Math.ceil(q.eta_seconds) + " s";
-      li.textContent = (LABELS[channel] || channel) + ": " + q.queued.toLocaleString("en") + " queued, " + eta;
+      var text = (LABELS[channel] || channel) + ": " + q.queued.toLocaleString("en") + " queued, " + eta;
+      // Drill messages wait behind live alerts; say so rather than count them as a backlog.
+      if (q.drill_waiting) {
+        text += " (" + q.drill_waiting.toLocaleString("en") + " drill messages held back for live alerts)";
+      }
+      li.textContent = text;
       list.appendChild(li);
     });
   }

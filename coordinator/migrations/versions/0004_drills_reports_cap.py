@@ -171,6 +171,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("failed_at", sa.DateTime(timezone=True), nullable=True))
 
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("drill", sa.Boolean(), server_default="0", nullable=False))
+
     with op.batch_alter_table("responder", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("simulated", sa.Boolean(), server_default="0", nullable=False)
@@ -185,6 +188,9 @@ def downgrade() -> None:
     with op.batch_alter_table("responder", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_responder_simulated"))
         batch_op.drop_column("simulated")
+
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_column("drill")
 
     with op.batch_alter_table("notification", schema=None) as batch_op:
         batch_op.drop_column("failed_at")
