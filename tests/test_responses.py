@@ -177,3 +177,33 @@ def test_it_gives_a_joining_board_the_state_so_far(client, tocsin, incident):
         (n.responder_id, "unavailable")
     ]
     assert client.get("/incidents/999/state").status_code == 404
+
+
+def test_a_reply_is_never_guessed_between_a_live_alert_and_an_exercise(client, tocsin, incident):
+    from dataclasses import replace
+
+    n = first(tocsin, "sms")  # the live incident's, to the same number as the drill's
+    with tocsin.db.write() as session:
+        drill = declare_incident(session, replace(FORM, mode="drill"), None, tocsin.links)
+        drill_alert = drill.alerts[0].id
+    unclear = post_sms(client, tocsin, sms_form(n.address, "1"))
+    assert "not recorded" in unclear.get_data(as_text=True) and response_count(tocsin) == 0
+
+    live = post_sms(client, tocsin, sms_form(n.address, "L1"))
+    assert "recorded ACKNOWLEDGED" in live.get_data(as_text=True)
+    exercise = post_sms(client, tocsin, sms_form(n.address, "x 3"))
+    text = exercise.get_data(as_text=True)
+    assert "EXERCISE EXERCISE EXERCISE" in text and "recorded UNAVAILABLE" in text
+    answers = {(r.alert_id, r.answer) for r in tocsin.db.session.scalars(select(Response)).all()}
+    assert answers == {(n.alert_id, "acknowledged"), (drill_alert, "unavailable")}
+
+
+def test_a_plain_reply_answers_the_only_open_alert_even_a_drill(client, tocsin):
+    from dataclasses import replace
+
+    with tocsin.db.write() as session:
+        declare_incident(session, replace(FORM, mode="drill"), None, tocsin.links)
+    n = first(tocsin, "sms")
+    reply = post_sms(client, tocsin, sms_form(n.address, "2"))
+    assert reply.get_data(as_text=True).count("recorded EN ROUTE") == 1
+    assert "EXERCISE EXERCISE EXERCISE" in reply.get_data(as_text=True)

@@ -71,9 +71,11 @@ def parse_sms(body: str) -> str | None:
     return SMS_CODES.get(" ".join(body.lower().split()).strip(".! "))
 
 
-def latest_sms_notification(session: Session, address: str) -> Notification | None:
-    """The newest SMS sent to this number for an incident still open."""
-    return session.scalars(
+def latest_sms_notification(
+    session: Session, address: str, mode: str | None = None
+) -> Notification | None:
+    """The newest SMS sent to this number for an incident still open (of `mode`, if given)."""
+    query = (
         select(Notification)
         .join(Notification.alert)
         .join(Incident)
@@ -84,7 +86,47 @@ def latest_sms_notification(session: Session, address: str) -> Notification | No
         )
         .order_by(Notification.created_at.desc(), Notification.id.desc())
         .limit(1)
-    ).first()
+    )
+    if mode is not None:
+        query = query.where(Incident.mode == mode)
+    return session.scalars(query).first()
+
+
+# "L1" answers the live alert and "X1" the exercise, when both are open for one number.
+MODE_HINTS = {"l": "live", "x": "drill"}
+BOTH_OPEN = (
+    "Tocsin: a LIVE alert and an EXERCISE are both open for you, so this reply was not "
+    "recorded. Reply L1, L2, L3 for the live alert or X1, X2, X3 for the exercise."
+)
+
+
+@dataclass(frozen=True)
+class SmsReply:
+    """What an SMS reply answers: the notification and answer, or why it cannot tell."""
+
+    notification: Notification | None
+    answer: str | None
+    ambiguous: bool = False
+
+
+def read_sms_reply(session: Session, address: str, body: str) -> SmsReply:
+    """The answer and the notification it belongs to.
+
+    A reply is the number's newest open alert's, except when a live incident and a
+    drill are both open for it: Tocsin never guesses then (an exercise answer taken
+    for a live one would tell the commander someone is coming), and the responder
+    says which with L or X before the code.
+    """
+    text = " ".join(body.lower().split()).strip(".! ")
+    mode = MODE_HINTS.get(text[:1]) if text[:1] in MODE_HINTS and parse_sms(text[1:]) else None
+    answer = parse_sms(text[1:] if mode else text)
+    if mode is not None:
+        return SmsReply(latest_sms_notification(session, address, mode), answer)
+    live = latest_sms_notification(session, address, "live")
+    drill = latest_sms_notification(session, address, "drill")
+    if live is not None and drill is not None:
+        return SmsReply(live, answer, ambiguous=True)
+    return SmsReply(live or drill, answer)
 
 
 def known_sms_number(session: Session, address: str) -> bool:

@@ -68,11 +68,13 @@ def twilio_sms():  # type: ignore[no-untyped-def]
     body = request.form.get("Body")
     if not sender or body is None:
         return _plain("From and Body are required.", 400)
-    answer = responses.parse_sms(body)
     db = tocsin().db
-    notification = responses.latest_sms_notification(db.session, sender)
+    reply = responses.read_sms_reply(db.session, sender, body)
+    notification, answer = reply.notification, reply.answer
     if notification is None:
         return _sms_reply("Tocsin: there is no open alert for this number.")
+    if reply.ambiguous:
+        return _sms_reply(responses.BOTH_OPEN)
     if answer is None:
         said = f"Tocsin: answer not understood. {responses.SMS_REPLY_HELP}"
         return _sms_reply(_marked(notification, said))
