@@ -34,6 +34,8 @@ class Settings:
     rate_limit: float = 0.0
     http_threads: int = 8
     webhook_workers: int = 16
+    # A JSON file of answer profiles (profiles.py); "" = none until PUT /sim/profiles.
+    profiles: str = ""
 
 
 def new_sid(prefix: str) -> str:

@@ -31,6 +31,9 @@ class Call:
     document_url: str | None = None
     documents: int = 0
     repeats: int = 0
+    # A profiled number (profiles.py): the person's key at the first <Gather>, or none.
+    profiled: bool = False
+    planned: str | None = None
     # ... except these two, which Voice guards with its lock: which <Gather> waits for keys.
     generation: int = 0
     waiting: int | None = None

@@ -16,6 +16,7 @@ from typing import Any
 from notifier.simulator.app import create_app
 from notifier.simulator.base import Settings
 from notifier.simulator.core import Simulator
+from notifier.simulator.profiles import ProfileError, load_file
 from notifier.simulator.server import HttpServer
 from notifier.simulator.smtp import smtp_controller
 
@@ -83,6 +84,13 @@ def parse_args(argv: list[str] | None) -> Settings:
     option(parser, "rate-limit", float, "Twilio requests/s per account before 429 (0: none)")
     option(parser, "http-threads", int, "threads running the app (latency holds none of them)")
     option(parser, "webhook-workers", int, "threads posting callbacks and webhooks to the hub")
+    option(
+        parser,
+        "profiles",
+        str,
+        "JSON file of answer profiles by address (`tocsin drill profiles` prints one); "
+        "also PUT /sim/profiles",
+    )
     args = parser.parse_args(argv)
     for name in RATES:
         if not 0.0 <= getattr(args, name.replace("-", "_")) <= 1.0:
@@ -91,6 +99,11 @@ def parse_args(argv: list[str] | None) -> Settings:
         parser.error("the call no-answer, busy and fail rates add up to more than 1")
     if args.http_threads < 1 or args.webhook_workers < 1:
         parser.error("--http-threads and --webhook-workers must be at least 1")
+    if args.profiles:
+        try:
+            load_file(args.profiles)
+        except ProfileError as exc:
+            parser.error(f"--profiles: {exc}")
     return Settings(**vars(args))
 
 
@@ -119,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     sim = Simulator(settings)
     app = create_app(sim)
     http = HttpServer(settings.host, settings.port, app, settings.http_threads, sim.request_delay)
-    smtp = smtp_controller(sim.store, settings.host, settings.smtp_port)
+    smtp = smtp_controller(sim.store, settings.host, settings.smtp_port, sim.email_received)
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -129,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     smtp.start()
     http.start()
     log.info(
-        "listening http://%s:%d smtp %s:%d hub %s answer_rate %.2f latency %gms rate_limit %g/s",
+        "listening http://%s:%d smtp %s:%d hub %s answer_rate %.2f latency %gms rate_limit %g/s"
+        " profiles %d",
         settings.host,
         settings.port,
         settings.host,
@@ -138,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         settings.answer_rate,
         settings.latency_ms_median,
         settings.rate_limit,
+        len(sim.profiles.all()),
     )
     try:
         while not stop.wait(0.5):  # a timed wait lets the signal handler run promptly

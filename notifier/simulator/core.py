@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import parse_qsl
 
 from notifier.simulator.base import API_VERSION, Settings, new_sid, rfc2822_now
 from notifier.simulator.dice import Dice
 from notifier.simulator.limits import RateLimiter
+from notifier.simulator.people import People
+from notifier.simulator.profiles import Match, Profiles, load_file
 from notifier.simulator.scheduler import Scheduler
 from notifier.simulator.store import Store
 from notifier.simulator.voice import Voice
@@ -14,6 +18,11 @@ from notifier.simulator.webhooks import Webhooks
 
 # Twilio's code when the carrier could not reach the handset.
 UNDELIVERED = (30003, "Unreachable destination handset")
+# A profiled person answers an email or a push through its answer link (a POST,
+# as the responder page's buttons do); the digit they would have pressed or texted.
+LINK_ANSWERS = {"1": "acknowledged", "2": "en_route", "3": "unavailable"}
+ANSWER_LINE = re.compile(r"Answer: (https?://\S+)")
+ANY_LINK = re.compile(r"https?://\S+/r/\S+")
 
 
 class Simulator:
@@ -23,7 +32,10 @@ class Simulator:
         self.scheduler = Scheduler(workers=settings.webhook_workers)
         self.dice = Dice(settings.seed)
         self.webhooks = Webhooks(self.store, settings.auth_token)
+        self.profiles = Profiles(load_file(settings.profiles) if settings.profiles else [])
+        self.people = People(self.dice)
         self.voice = Voice(settings, self.store, self.scheduler, self.dice, self.webhooks)
+        self.voice.profiled = self.profiled_call
         self.limiter = RateLimiter(settings.rate_limit)
 
     def start(self) -> None:
@@ -34,8 +46,10 @@ class Simulator:
         self.webhooks.close()
 
     def reset(self) -> None:
+        """Forget what was seen and what people decided; profiles stay as they are."""
         self.store.reset()
         self.voice.reset()
+        self.people.reset()
 
     def request_delay(self, environ: dict[str, Any]) -> float:
         """Seconds the server holds a request: provider endpoints are far away, /sim is not."""
@@ -49,6 +63,10 @@ class Simulator:
 
     def message_accepted(self, resource: dict[str, Any], status_callback: str | None) -> None:
         """Play what happens after Twilio accepted a message: delivery, then maybe an answer."""
+        match = self.profiles.for_number(resource["to"])
+        if match is not None:
+            self._profiled_message(resource, status_callback, match)
+            return
         settings = self.settings
         fails = self.dice.chance(settings.sms_fail_rate)
         final = "undelivered" if fails else "delivered"
@@ -64,6 +82,72 @@ class Simulator:
                 self.dice.delay(settings.answer_delay),
                 lambda: self.inbound(resource["to"], resource["from"], body),
             )
+
+    def _profiled_message(
+        self, resource: dict[str, Any], status_callback: str | None, match: Match
+    ) -> None:
+        fails = self.people.number_fails(match, resource["to"])
+        final = "undelivered" if fails else "delivered"
+        self.scheduler.call_later(
+            self.settings.status_delay,
+            lambda: self._status(resource, status_callback, "sent", final),
+        )
+        if fails:
+            return
+        decision, first = self.people.decide(match)
+        if first and decision.answer:
+            body = decision.answer
+            self.scheduler.call_later(
+                decision.delay, lambda: self.inbound(resource["to"], resource["from"], body)
+            )
+
+    def profiled_call(self, to: str) -> tuple[str, str | None] | None:
+        """For a profiled number: how the call ends before anyone talks ("failed",
+        "no-answer" or "answered") and the key the person presses; None when no
+        profile covers the number (the global settings decide)."""
+        match = self.profiles.for_number(to)
+        if match is None:
+            return None
+        if self.people.number_fails(match, to):
+            return "failed", None
+        decision, _first = self.people.decide(match)
+        # A call reaches a person as they already are: one who answers picks up.
+        return ("answered", decision.answer) if decision.answer else ("no-answer", None)
+
+    def email_received(self, record: dict[str, Any]) -> None:
+        """A profiled recipient answers through the link in the mail."""
+        for recipient in record.get("to", []):
+            match = self.profiles.for_email(str(recipient))
+            if match is None:
+                continue
+            link = answer_link(str(record.get("body", "")))
+            if link:
+                self._answer_by_link(match, link)
+
+    def push_received(self, topic: str, record: dict[str, Any]) -> None:
+        """A profiled ntfy subscriber presses the action button of their answer."""
+        match = self.profiles.for_topic(topic)
+        if match is None:
+            return
+        decision, first = self.people.decide(match)
+        if not (first and decision.answer):
+            return
+        value = LINK_ANSWERS[decision.answer]
+        for action in record.get("actions", []):
+            params = dict(parse_qsl(str(action.get("body", ""))))
+            if action.get("action") == "http" and params.get("answer") == value:
+                self._post_later(decision.delay, str(action["url"]), params)
+                return
+        if record.get("click"):
+            self._post_later(decision.delay, str(record["click"]), {"answer": value})
+
+    def _answer_by_link(self, match: Match, url: str) -> None:
+        decision, first = self.people.decide(match)
+        if first and decision.answer:
+            self._post_later(decision.delay, url, {"answer": LINK_ANSWERS[decision.answer]})
+
+    def _post_later(self, delay: float, url: str, params: dict[str, str]) -> None:
+        self.scheduler.call_later(delay, lambda: self.webhooks.send("answer-link", url, params))
 
     def inbound(
         self, from_: str, to: str | None, body: str, forge: bool = False
@@ -117,3 +201,12 @@ class Simulator:
         if resource.get("messaging_service_sid"):
             params["MessagingServiceSid"] = resource["messaging_service_sid"]
         return params
+
+
+def answer_link(body: str) -> str | None:
+    """The answer link of a Tocsin mail: its "Answer: <url>" line, else any /r/ link."""
+    found = ANSWER_LINE.search(body)
+    if found:
+        return found.group(1)
+    found = ANY_LINK.search(body)
+    return found.group(0) if found else None

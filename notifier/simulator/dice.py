@@ -21,6 +21,10 @@ MAX_REPEATS = 2
 # Latency: lognormal around the median, clipped so one draw cannot stall a client.
 LATENCY_SIGMA = 0.4
 LATENCY_BOUNDS = (0.25, 4.0)
+# A profile's answer delay: lognormal, clipped to a twentieth and twenty times the median
+# (three sigmas of 1.0) and to six hours, so one draw cannot stall a drill forever.
+DELAY_BOUNDS = (0.05, 20.0)
+MAX_DELAY_SECONDS = 6 * 3600.0
 
 
 class Dice:
@@ -71,5 +75,22 @@ class Dice:
         """Whether the responder at `number` never answers anything."""
         if rate <= 0:
             return False
-        digest = hashlib.sha256(f"{self._salt}:{number}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64 < rate
+        return self.share(number) < rate
+
+    def share(self, key: str) -> float:
+        """A number in [0, 1) fixed by `key` and the seed: the same number fails, the
+        same person stays silent, however often they are reached."""
+        digest = hashlib.sha256(f"{self._salt}:{key}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    def available_answer(self) -> str:
+        """Acknowledged or en route, in the proportions of ANSWER_WEIGHTS."""
+        with self._lock:
+            return self._rng.choices(ANSWERS[:2], weights=ANSWER_WEIGHTS[:2])[0]
+
+    def lognormal(self, median: float, sigma: float) -> float:
+        """Seconds a person of a profile takes to answer: median x e^(sigma x N(0, 1))."""
+        with self._lock:
+            factor = math.exp(self._rng.gauss(0.0, sigma))
+        low, high = DELAY_BOUNDS
+        return min(median * min(max(factor, low), high), MAX_DELAY_SECONDS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from notifier.simulator.core import Simulator
+from notifier.simulator.profiles import ProfileError, parse
 from notifier.simulator.store import KINDS
 
 bp = Blueprint("sim", __name__, url_prefix="/sim")
@@ -30,6 +31,26 @@ def stats() -> Response:
 def accepted() -> Response:
     """When each item of each kind was taken, as epoch seconds."""
     return jsonify(simulator().store.accepted())
+
+
+@bp.get("/profiles")
+def profiles() -> Response:
+    """The answer profiles in force and, per profile, what its people did so far."""
+    sim = simulator()
+    return jsonify(profiles=[p.to_json() for p in sim.profiles.all()], stats=sim.people.stats())
+
+
+@bp.put("/profiles")
+def replace_profiles() -> tuple[Response, int]:
+    """Replace every profile (an empty list removes them); people decide afresh."""
+    try:
+        found = parse(request.get_json(force=True))
+    except ProfileError as exc:
+        return jsonify(error=str(exc)), 400
+    sim = simulator()
+    sim.profiles.replace(found)
+    sim.people.reset()
+    return jsonify(ok=True, profiles=len(found)), 200
 
 
 @bp.get("/<kind>")

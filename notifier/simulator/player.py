@@ -108,7 +108,11 @@ class TwimlPlayer:
             call.waiting = generation = call.generation
         self.store.update(call.sid, {}, {"waiting": True})
         digits, delay = None, MANUAL_WAIT_SECONDS
-        if self.settings.call_answer_mode == "auto":
+        if self.settings.call_answer_mode == "auto" and call.profiled:
+            # The person presses their answer once; a second <Gather> hears nothing.
+            digits, call.planned = call.planned, None
+            delay = self.dice.delay(self.settings.answer_delay)
+        elif self.settings.call_answer_mode == "auto":
             if self.dice.chance(self.settings.answer_rate):
                 digits = self.dice.digit(call.repeats)
             delay = self.dice.delay(self.settings.answer_delay)

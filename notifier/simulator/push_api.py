@@ -101,6 +101,7 @@ def ntfy_publish(topic: str, data: dict[str, Any], message: str) -> tuple[Respon
         attachment=data.get("attachment"),
         headers=headers_of_interest(tuple("X-" + h for h in NTFY_HEADERS) + OTHER_HEADERS),
     )
+    simulator().push_received(topic, record)
     fields = ("title", "priority", "tags", "click", "actions")
     body = {"id": f"sim{record['id']}", "time": int(time.time()), "event": "message"}
     body.update({"topic": topic, "message": message}, **{f: record[f] for f in fields})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import logging
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from typing import Any
@@ -24,9 +25,14 @@ def message_text(message: EmailMessage) -> tuple[str, str]:
     return plain, html
 
 
+MailHook = Callable[[dict[str, Any]], None]
+
+
 class SinkHandler:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, on_mail: MailHook | None = None) -> None:
         self.store = store
+        # Called with each kept mail (profiled recipients answer, core.py); must not block.
+        self.on_mail = on_mail
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content or b""
@@ -46,10 +52,15 @@ class SinkHandler:
             "received_at": utc_now_iso(),
         }
         self.store.add("emails", record)
+        if self.on_mail is not None:
+            self.on_mail(record)
         log.info("smtp %s -> %s %r", record["from"], ",".join(record["to"]), record["subject"])
         return "250 Message accepted for delivery"
 
 
-def smtp_controller(store: Store, host: str, port: int) -> Controller:
+def smtp_controller(
+    store: Store, host: str, port: int, on_mail: MailHook | None = None
+) -> Controller:
     # Mail may carry non-ASCII addresses and 8-bit bodies; accept them as a relay would.
-    return Controller(SinkHandler(store), hostname=host, port=port, enable_SMTPUTF8=True)
+    handler = SinkHandler(store, on_mail)
+    return Controller(handler, hostname=host, port=port, enable_SMTPUTF8=True)

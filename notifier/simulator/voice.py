@@ -33,6 +33,8 @@ class Voice(TwimlPlayer):
         self.hooks = hooks
         self._calls: dict[str, Call] = {}
         self._lock = threading.Lock()
+        # Set by Simulator: a profiled number's outcome and key (core.profiled_call).
+        self.profiled: Callable[[str], tuple[str, str | None] | None] | None = None
 
     def call_accepted(self, call: Call) -> None:
         with self._lock:
@@ -55,7 +57,12 @@ class Voice(TwimlPlayer):
 
     def _initiate(self, call: Call) -> None:
         self._progress(call, "initiated", "initiated")
-        outcome = draw_outcome(call.to, self.settings, self.dice)
+        planned = self.profiled(call.to) if self.profiled else None
+        if planned is None:
+            outcome = draw_outcome(call.to, self.settings, self.dice)
+        else:
+            outcome, call.planned = planned
+            call.profiled = True
         if outcome in ("failed", "busy"):
             self._later(call, lambda c: self._finish(c, outcome))
         else:
