@@ -12,7 +12,7 @@ import gevent
 import pytest
 from click.testing import CliRunner
 
-from coordinator.bench_consoles import Console, Posted, figures
+from coordinator.benchmarks.consoles import Console, Posted, figures
 from coordinator.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -45,7 +45,7 @@ from sqlalchemy import insert, select
 from werkzeug.security import generate_password_hash
 
 from coordinator import migrate
-from coordinator.bench import cpu_seconds, csrf, free_port, wait_http
+from coordinator.benchmarks.fanout import cpu_seconds, csrf, free_port, wait_http
 from coordinator.db import Database
 from coordinator.links import LinkSigner
 from coordinator.models import (
@@ -63,7 +63,7 @@ from coordinator.models import (
 # A console process is an entry point of its own: gevent patches first.
 CONSOLES_ENTRY = (
     "from gevent import monkey; monkey.patch_all(); import sys; "
-    "from coordinator.bench_consoles import consoles_process; consoles_process(sys.argv[1:])"
+    "from coordinator.benchmarks.consoles import consoles_process; consoles_process(sys.argv[1:])"
 )
 COOKIE_ENV = "TOCSIN_BENCH_COOKIE"  # the session cookie, kept off the command line
 RESPONSE_EVENT = b'42["responses"'
