@@ -22,9 +22,13 @@ from coordinator.models import User
 from coordinator.views import (
     audit_log,
     auth,
+    cap,
+    cap_rules,
     console,
     deadletters,
+    drills,
     hooks,
+    incident_alert,
     message_templates,
     policies,
     respond,
@@ -32,6 +36,9 @@ from coordinator.views import (
     tokens,
     users,
 )
+from coordinator.views import compare as drills_compared
+from coordinator.views import public as public_pages
+from coordinator.views import reports as report_views
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +74,11 @@ def create_app(settings: Settings | None = None, **config: object) -> Flask:
     for module in (rosters, users):
         app.register_blueprint(module.bp)
     app.register_blueprint(policies.bp)
+    app.register_blueprint(drills.bp)  # schedules and team tests (docs/drills.md)
+    for module in (cap, cap_rules, incident_alert):  # CAP 1.2 (docs/cap.md)
+        app.register_blueprint(module.bp)
+    for module in (report_views, drills_compared, public_pages):  # docs/reports.md
+        app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
     csrf.exempt(hooks.bp)  # Twilio signs these requests instead
     csrf.exempt(respond.bp)  # the signed link is the credential

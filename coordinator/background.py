@@ -1,5 +1,6 @@
 """The hub's background loops: outbox relay, status writer, result-event and
-dead-letter consumers, queue monitor, escalation runner."""
+dead-letter consumers, queue monitor, escalation runner, drill runner (scheduled
+drills and self-closing incidents)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from coordinator.context import Tocsin
 from coordinator.events import EventConsumer, StatusWriter
 from coordinator.queues import QueueMonitor
 from coordinator.relay import OutboxRelay
+from coordinator.reports.store import ReportBuilder
+from coordinator.services.drills import DrillRunner
 from coordinator.services.escalation import EscalationRunner
 
 log = logging.getLogger(__name__)
@@ -46,4 +49,6 @@ def start_hub_loops(t: Tocsin, transport: Transport, stop: Event) -> list[gevent
         gevent.spawn(transport.consume, topology.dead_queue, consumer.handle_dead, stop=stop),
         gevent.spawn(monitor.run, stop),
         gevent.spawn(EscalationRunner(t).run, stop),
+        gevent.spawn(ReportBuilder(t).run, stop),  # after-action reports of closed incidents
+        gevent.spawn(DrillRunner(t).run, stop),
     ]

@@ -27,14 +27,14 @@ from gevent.event import Event
 from broker.env import ConfigError, env_bool, env_int, env_str
 from broker.topology import Topology
 from broker.transport import Transport, make_transport
-from coordinator import bench as fanout_bench
-from coordinator import bench_consoles as consoles_bench
 from coordinator import migrate
 from coordinator.app import create_app
 from coordinator.background import start_hub_loops
+from coordinator.commands import bench as bench_commands
 from coordinator.commands import cap as cap_commands
 from coordinator.commands import cli_actor
 from coordinator.commands import drill as drill_commands
+from coordinator.commands import report as report_commands
 from coordinator.config import Settings
 from coordinator.db import Database
 from coordinator.errors import ValidationError
@@ -60,6 +60,8 @@ def cli() -> None:
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     # One line per notification sent is noise at INFO; failures still log.
     logging.getLogger("apprise").setLevel(logging.WARNING)
+    # fpdf2's font subsetting logs a dozen lines per PDF (after-action reports).
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 @cli.command()
@@ -157,71 +159,6 @@ def seed_demo_command(password: str) -> None:
         click.echo("demo city already present; nothing changed")
 
 
-@cli.group()
-def bench() -> None:
-    """Benchmarks that print figures (nothing is asserted)."""
-
-
-@bench.command("fanout")
-@click.option("--responders", default=10_000, show_default=True, help="each gets SMS and push")
-@click.option("--runs", default=3, show_default=True, help="alerts measured; medians are printed")
-@click.option("--latency-ms", default=200.0, show_default=True, help="simulator median latency")
-@click.option("--concurrency", default=200, show_default=True, help="in flight per channel")
-@click.option("--cap", default=100.0, show_default=True, help="SMS/s of the pacing run; 0 skips")
-@click.option(
-    "--amqp-url",
-    envvar="TOCSIN_AMQP_URL",
-    default="amqp://guest:guest@127.0.0.1:5672/%2F",
-    show_default=True,
-)
-def bench_fanout(
-    responders: int, runs: int, latency_ms: float, concurrency: int, cap: float, amqp_url: str
-) -> None:
-    """One alert to N responders x 2 channels through RabbitMQ, hub, worker and simulator."""
-    fanout_bench.main(responders, runs, latency_ms, concurrency, cap, amqp_url)
-
-
-@bench.command("consoles")
-@click.option(
-    "--clients",
-    default=500,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Socket.IO consoles in the incident's room",
-)
-@click.option(
-    "--rate",
-    default=100.0,
-    show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-    help="answers posted per second",
-)
-@click.option(
-    "--seconds",
-    default=15.0,
-    show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-    help="how long answers are posted",
-)
-@click.option(
-    "--processes",
-    default=2,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="client processes the consoles are spread over",
-)
-@click.option(
-    "--database-url",
-    default=None,
-    help="an empty database to use (default: SQLite in a temporary directory)",
-)
-def bench_consoles(
-    clients: int, rate: float, seconds: float, processes: int, database_url: str | None
-) -> None:
-    """C consoles on one hub while answers arrive: answer-to-every-console delay, hub memory."""
-    consoles_bench.main(clients, rate, seconds, processes, database_url)
-
-
 @cli.group("audit")
 def audit_group() -> None:
     """The audit log's hash chain."""
@@ -308,8 +245,10 @@ def api_token_revoke(token_id: int) -> None:
 
 
 # Areas with commands of their own (coordinator/commands/).
+cli.add_command(bench_commands.bench)
 cli.add_command(cap_commands.cap)
 cli.add_command(drill_commands.drill)
+cli.add_command(report_commands.report)
 
 
 def main() -> None:
@@ -380,6 +319,8 @@ def _start_simulator_if_needed(port: int) -> subprocess.Popen | None:
         try:
             if requests.get(f"http://127.0.0.1:{sim_port}/sim/health", timeout=1).ok:
                 log.info("provider simulator on http://127.0.0.1:%s, SMTP %s", sim_port, smtp_port)
+                # The simulated city's people answer as their agency's profile says.
+                drill_commands.push_stored_profiles(f"http://127.0.0.1:{sim_port}")
                 return process
         except requests.RequestException:
             time.sleep(0.2)

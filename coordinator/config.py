@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from urllib.parse import urlparse
 
 from broker.env import ConfigError, env_bool, env_int, env_secret, env_str
 from broker.transport import AMQP_SCHEMES
+from coordinator.cap.model import LANGUAGE_TAG, NAME_CHARS
 
 INSTANCE_DIR = Path("instance")
 
@@ -27,6 +29,10 @@ class Settings:
     cookie_secure: bool
     run_background: bool = True  # relay, consumers; tests drive them by hand
     socketio_queue: str = ""  # RabbitMQ URL through which hubs share emits; "" = this hub only
+    # CAP 1.2 (docs/cap.md): the language whose <info> an import reads and an export writes,
+    # and the <sender> of exports ("" = tocsin@<host of the public URL>).
+    cap_language: str = "en-GB"
+    cap_sender: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,7 +60,17 @@ class Settings:
             twilio_auth_token=env_secret("TOCSIN_TWILIO_AUTH_TOKEN"),
             cookie_secure=env_bool("TOCSIN_COOKIE_SECURE", public_url.startswith("https://")),
             socketio_queue=_socketio_queue(amqp_url),
+            cap_language=_cap_word("TOCSIN_CAP_LANGUAGE", "en-GB", LANGUAGE_TAG, "like en-GB"),
+            cap_sender=_cap_word("TOCSIN_CAP_SENDER", "", NAME_CHARS, "with no space , < &"),
         )
+
+
+def _cap_word(name: str, default: str, pattern: re.Pattern[str], rule: str) -> str:
+    """A CAP setting, checked at start: a bad one would make every export invalid."""
+    value = env_str(name, default)
+    if value and not pattern.match(value):
+        raise ConfigError(f"{name} must be a CAP word {rule}, got {value!r}")
+    return value
 
 
 def _socketio_queue(amqp_url: str) -> str:

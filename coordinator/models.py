@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -183,6 +184,21 @@ class Incident(Base):
     stood_down_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.id")
+
+
+class ModeChangeError(ValueError):
+    """An incident's mode is set when it is declared and never changed."""
+
+
+@event.listens_for(Incident.mode, "set", active_history=True)
+def _mode_is_fixed(incident: Incident, value: str, old: object, _initiator: object) -> None:
+    # The last guard behind every path (console, API, CAP): a drill's figures must never
+    # turn live, nor a live incident become a drill that reaches simulated responders.
+    if isinstance(old, str) and value != old:
+        raise ModeChangeError(
+            f"incident {incident.id}: its mode ({old}) was chosen when it was declared "
+            "and cannot be changed"
+        )
 
 
 class AlertAgency(Base):
@@ -435,6 +451,11 @@ class IncidentReport(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), unique=True)
     built_at: Mapped[datetime] = mapped_column(default=utcnow)
     figures: Mapped[str] = mapped_column(Text)  # JSON
+    # coordinator/reports/figures.py FORMAT: a report of another format is rebuilt
+    format: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Small per-agency figures for drills compared and the public page, so they never
+    # parse whole reports (a 5,000-responder drill's figures are a few megabytes).
+    summary: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
 
 
 class CapMessage(Base):
@@ -449,6 +470,9 @@ class CapMessage(Base):
     direction: Mapped[str] = mapped_column(String(3))  # in, out
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"), index=True)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id"))
+    # The agency whose API token imported it (its token may then read and alert the
+    # incident before anyone was alerted); None: imported on the console or the CLI.
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
     identifier: Mapped[str] = mapped_column(String(255))
     sender: Mapped[str] = mapped_column(String(255))
     sent_at: Mapped[datetime]

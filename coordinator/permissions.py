@@ -40,6 +40,22 @@ RULES: dict[str, frozenset[str]] = {
     # escalation policies say nothing personal: everyone reads; an agency's own edit
     "policies.view": EVERYONE,
     "policies.edit": frozenset({"admin", "coordinator"}),
+    # drills: schedules and team tests alert people, so observers stay out; a
+    # coordinator schedules and tests their own agency's teams only
+    "drills.view": frozenset({"admin", "commander", "dispatcher", "coordinator"}),
+    "drills.schedule": frozenset({"admin", "commander", "coordinator"}),
+    "drills.test_team": frozenset({"admin", "commander", "coordinator"}),
+    # CAP 1.2: importing opens an incident (and may alert, by a routing rule); an
+    # agency's routing rules are its own to set
+    "cap.import": SENDERS,
+    "cap.rules": frozenset({"admin", "coordinator"}),
+    # after-action reports hold names but no contact details (the CSV neither):
+    # everyone who watches incidents reads them, as the board
+    "reports.view": EVERYONE,
+    # drills compared: aggregates only; a coordinator sees their own agency's
+    "drills.compare": EVERYONE,
+    # opt in to (or out of) the public responsiveness page: an agency's own decision
+    "responsiveness.publish": frozenset({"admin", "coordinator"}),
 }
 # Roles whose rights stop at their own agency's objects.
 AGENCY_SCOPED = frozenset({"coordinator"})

@@ -11,6 +11,7 @@ from broker.env import env_int
 from coordinator.db import Database
 from coordinator.models import Agency, ContactPoint, Responder, Team, User
 from coordinator.services import audit
+from coordinator.services.cap_areas import seed_demo_codes
 from coordinator.services.escalation import StepSpec, save_policy
 from coordinator.services.message_templates import seed_demo_templates
 
@@ -127,6 +128,7 @@ def seed_demo(db: Database, password: str, password_hash: str | None = None) -> 
                 )
             )
         seed_demo_templates(session)
+        seed_demo_codes(session)  # CAP <geocode> areas of the demo city
         session.flush()
         for slug, agency in agencies.items():
             save_policy(session, agency, "Demo escalation", True, _demo_steps(slug), "system:seed")

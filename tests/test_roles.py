@@ -25,8 +25,10 @@ from sqlalchemy import func, select
 from coordinator.models import (
     Agency,
     AuditEvent,
+    CapRoutingRule,
     ContactPoint,
     DeadLetter,
+    DrillSchedule,
     Incident,
     Notification,
     Responder,
@@ -113,6 +115,21 @@ INCIDENT = {
     "channels": ["sms"],
 }
 
+CAP_DOCUMENT = """<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+<identifier>MATRIX-1</identifier><sender>matrix@example.org</sender>
+<sent>2026-03-01T10:00:00+00:00</sent><status>Exercise</status><msgType>Alert</msgType>
+<scope>Public</scope><info><category>Met</category><event>Matrix storm</event>
+<urgency>Immediate</urgency><severity>Minor</severity><certainty>Observed</certainty>
+<area><areaDesc>Harbourside</areaDesc><circle>51.4484,-2.6006 1</circle></area></info>
+</alert>"""
+
+DRILL_SCHEDULERS = frozenset({ADMIN, COMMANDER, FIRE_COORD, POLICE_COORD})
+DRILL_SCHEDULE = {
+    "name": "Matrix drill", "agency": "fire", "frequency": "weekly", "weekday": "TU",
+    "time": "10:00", "timezone": "Europe/London", "message": "Matrix drill.", "channels": ["sms"],
+    "duration_minutes": "30", "action": "save",
+}  # fmt: skip
+
 MATRIX: list[Case] = [
     # --- console (the lead adds incident lifecycle, templates, policies, tokens rows)
     Case("incident list", "GET", "/", ok=EVERYONE),
@@ -123,6 +140,30 @@ MATRIX: list[Case] = [
     Case("replay", "POST", lambda w: f"/dead-letters/{w['dead_letter']}/replay", ok=SENDERS),
     Case("follow-up", "POST", lambda w: f"/incidents/{w['incident']}/follow-up",
          {"message": "Matrix update."}, ok=SENDERS),
+    # --- CAP 1.2 (before "close": they need the incident open)
+    Case("cap import form", "GET", "/cap/import", ok=SENDERS),
+    Case("cap import", "POST", "/cap/import", {"xml": CAP_DOCUMENT}, ok=SENDERS),
+    Case("cap xml of the latest alert", "GET", lambda w: f"/incidents/{w['incident']}/cap.xml",
+         ok=EVERYONE),
+    Case("cap xml of an alert", "GET", lambda w: f"/alerts/{w['alert']}/cap.xml", ok=EVERYONE),
+    Case("alert form", "GET", lambda w: f"/incidents/{w['incident']}/alert", ok=SENDERS),
+    Case("alert", "POST", lambda w: f"/incidents/{w['incident']}/alert",
+         {"agencies": ["ambulance"], "channels": ["sms"], "message": "Matrix alert."},
+         ok=SENDERS),
+    Case("stand-down message", "POST",
+         lambda w: f"/incidents/{w['incident']}/stand-down-message", {"message": "Matrix."},
+         ok=frozenset({ADMIN, COMMANDER})),
+    Case("cap rules", "GET", "/cap/rules", ok=FIRE_WRITERS | {POLICE_COORD}),
+    Case("fire cap rules", "GET", "/cap/rules/fire", ok=FIRE_WRITERS, hidden={POLICE_COORD}),
+    Case("police cap rules", "GET", "/cap/rules/police", ok={ADMIN, POLICE_COORD},
+         hidden={FIRE_COORD}),
+    Case("new fire cap rule", "POST", "/cap/rules/fire",
+         {"event": "Matrix event", "channels": ["sms"]}, ok=FIRE_WRITERS, hidden={POLICE_COORD}),
+    Case("switch a fire cap rule", "POST", lambda w: f"/cap/rules/fire/{w['fire_rule']}/active",
+         {"active": "0"}, ok=FIRE_WRITERS, hidden={POLICE_COORD}),
+    Case("fire cap rule under police", "POST",
+         lambda w: f"/cap/rules/police/{w['fire_rule']}/active", {"active": "1"},
+         hidden={ADMIN, POLICE_COORD, FIRE_COORD}),
     Case("close", "POST", lambda w: f"/incidents/{w['incident']}/status",
          {"status": "closed"}, ok=frozenset({ADMIN, COMMANDER})),
     Case("templates", "GET", "/templates/", ok=SENDERS),
@@ -135,6 +176,41 @@ MATRIX: list[Case] = [
     Case("fire policy", "GET", "/policies/fire", ok=frozenset({ADMIN, FIRE_COORD})),
     Case("tokens", "GET", "/admin/tokens", ok=frozenset({ADMIN})),
     Case("audit log", "GET", "/audit", ok=frozenset({ADMIN})),
+    # --- after-action reports (no contact details in any of them), drills compared
+    Case("report", "GET", lambda w: f"/incidents/{w['incident']}/report", ok=EVERYONE),
+    Case("report pdf", "GET", lambda w: f"/incidents/{w['incident']}/report.pdf", ok=EVERYONE),
+    Case("report csv", "GET", lambda w: f"/incidents/{w['incident']}/report/notifications.csv",
+         ok=EVERYONE),
+    Case("report chart", "GET",
+         lambda w: f"/incidents/{w['incident']}/report/charts/funnel.svg", ok=EVERYONE),
+    Case("drills compared list", "GET", "/agencies", ok=EVERYONE),
+    Case("fire drills compared", "GET", "/agencies/fire/drills", ok=EVERYONE - {POLICE_COORD},
+         hidden={POLICE_COORD}),
+    Case("fire drills trend", "GET", "/agencies/fire/drills/trend.svg",
+         ok=EVERYONE - {POLICE_COORD}, hidden={POLICE_COORD}),
+    Case("police drills compared", "GET", "/agencies/police/drills",
+         ok=EVERYONE - {FIRE_COORD}, hidden={FIRE_COORD}),
+    Case("unknown agency's drills", "GET", "/agencies/coastguard/drills", hidden=EVERYONE),
+    Case("publish fire's responsiveness", "POST", "/agencies/fire/publish", {"publish": "1"},
+         ok=FIRE_WRITERS, hidden={POLICE_COORD}),
+    Case("publish, bad value", "POST", "/agencies/fire/publish", {"publish": "maybe"},
+         invalid=FIRE_WRITERS, hidden={POLICE_COORD}),
+    Case("publish police's responsiveness", "POST", "/agencies/police/publish",
+         {"publish": "1"}, ok={ADMIN, POLICE_COORD}, hidden={FIRE_COORD}),
+    # --- drills: schedules and team tests (observers stay out; coordinators their own)
+    Case("drills page", "GET", "/drills", ok=EVERYONE - {OBSERVER}),
+    Case("new drill schedule form", "GET", "/drills/schedules/new", ok=DRILL_SCHEDULERS),
+    Case("new fire drill schedule", "POST", "/drills/schedules/new", DRILL_SCHEDULE,
+         ok=DRILL_SCHEDULERS - {POLICE_COORD}, hidden={POLICE_COORD}),
+    Case("pause a fire drill schedule", "POST",
+         lambda w: f"/drills/schedules/{w['fire_schedule']}/active", {"active": "0"},
+         ok=DRILL_SCHEDULERS - {POLICE_COORD}, hidden={POLICE_COORD}),
+    Case("test a fire team", "POST", "/drills/team-test",
+         lambda w: {"team_id": str(w["fire_team"])}, ok=DRILL_SCHEDULERS - {POLICE_COORD},
+         hidden={POLICE_COORD}),
+    Case("test a police team", "POST", "/drills/team-test",
+         lambda w: {"team_id": str(w["police_team"])}, ok=DRILL_SCHEDULERS - {FIRE_COORD},
+         hidden={FIRE_COORD}),
     # --- rosters: reading
     Case("roster list", "GET", "/rosters", ok=FIRE_READERS | {POLICE_COORD}),
     Case("fire roster", "GET", fire_roster(), ok=FIRE_READERS, hidden={POLICE_COORD}),
@@ -208,6 +284,11 @@ MATRIX: list[Case] = [
          ok=FIRE_WRITERS, hidden={POLICE_COORD}),
     Case("delete team", "POST", fire_roster("/teams/{fire_spare_team}/delete"),
          ok=FIRE_WRITERS, hidden={POLICE_COORD}),
+    Case("delete a fire cap rule", "POST", lambda w: f"/cap/rules/fire/{w['fire_rule']}/delete",
+         ok=FIRE_WRITERS, hidden={POLICE_COORD}),
+    Case("delete a fire drill schedule", "POST",
+         lambda w: f"/drills/schedules/{w['fire_schedule']}/delete",
+         ok=DRILL_SCHEDULERS - {POLICE_COORD}, hidden={POLICE_COORD}),
 ]  # fmt: skip
 
 
@@ -239,8 +320,18 @@ def build_world(tocsin) -> World:
             notification_id=first.id, channel=first.channel, payload="{}", error="gone", attempts=5
         )
         s.add(letter)
+        rule = CapRoutingRule(agency_id=fire.id, event="Matrix", channels=["sms"], created_by="t")
+        s.add(rule)
+        schedule = DrillSchedule(
+            agency_id=fire.id, name="Matrix drill", rule="FREQ=WEEKLY;BYDAY=TU;BYHOUR=10",
+            timezone="Europe/London", message="Matrix.", channels=["sms"], created_by="t",
+        )  # fmt: skip
+        s.add(schedule)
         s.flush()
+        w.ids["fire_schedule"] = schedule.id
         w.ids |= {
+            "alert": incident.alerts[0].id,
+            "fire_rule": rule.id,
             "fire_spare_team": spare_team.id,
             "fire_spare_responder": spare.id,
             "spare_user": someone.id,
@@ -256,9 +347,13 @@ def fingerprint(tocsin) -> tuple:
     counted = tuple(
         s.scalar(select(func.count()).select_from(m))
         for m in (Agency, Team, Responder, ContactPoint, User, Incident, Notification, AuditEvent)
-    )
+    ) + (s.scalar(select(func.count()).select_from(DrillSchedule)),)
     rows = (
-        tuple(s.execute(select(Agency.id, Agency.name).order_by(Agency.id))),
+        tuple(
+            s.execute(
+                select(Agency.id, Agency.name, Agency.publish_responsiveness).order_by(Agency.id)
+            )
+        ),
         tuple(s.execute(select(Team.id, Team.name, Team.backup_team_id).order_by(Team.id))),
         tuple(
             s.execute(

@@ -283,6 +283,40 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "answers": {"type": "array", "items": _ref("Answer")},
         },
     },
+    "CapImported": {
+        "allOf": [
+            _ref("Incident"),
+            {
+                "type": "object",
+                "required": ["origin", "cap", "alerts"],
+                "properties": {
+                    "origin": {"type": "string"},
+                    "cap": {
+                        "type": "object",
+                        "required": ["id", "sender", "identifier", "msg_type", "status", "action"],
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "sender": {"type": "string"},
+                            "identifier": {"type": "string"},
+                            "msg_type": {"type": "string", "enum": ["Alert", "Update", "Cancel"]},
+                            "status": {"type": "string", "enum": ["Actual", "Exercise"]},
+                            "action": {
+                                "type": "string",
+                                "enum": ["opened", "updated", "stood_down", "recorded"],
+                                "description": "What the document did to the incident.",
+                            },
+                        },
+                    },
+                    "alerts": {
+                        "type": "array",
+                        "items": _ref("AlertSummary"),
+                        "description": "Alerts sent at once by agencies' CAP routing rules "
+                        "(none unless a rule matches the event).",
+                    },
+                },
+            },
+        ]
+    },
     "Error": {
         "type": "object",
         "required": ["error", "errors"],
@@ -320,6 +354,13 @@ def _body(name: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
 
 
+CAP_MEDIA_TYPES = ("application/cap+xml", "application/xml", "text/xml")
+CAP_BODY = {
+    "required": True,
+    "description": "A CAP 1.2 <alert> document (OASIS), up to 1 MiB; no DOCTYPE.",
+    "content": {media: {"schema": {"type": "string", "minLength": 1}} for media in CAP_MEDIA_TYPES},
+}
+
 PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/openapi.json": {
         "get": {
@@ -348,6 +389,36 @@ PATHS: dict[str, dict[str, Any]] = {
                 **BAD_BODY,
                 "401": UNAUTHORIZED,
                 "403": FORBIDDEN,
+            },
+        }
+    },
+    "/api/v1/cap": {
+        "post": {
+            "operationId": "importCap",
+            "summary": "Import a CAP 1.2 message for the token's agency: an Alert opens an "
+            "incident without alerting anyone (unless a CAP routing rule matches its event); "
+            "an Update or Cancel changes the incident an imported message it references opened.",
+            "requestBody": CAP_BODY,
+            "responses": {
+                "201": _json(
+                    _ref("CapImported"),
+                    "An Alert opened the incident.",
+                    headers={
+                        "Location": {
+                            "schema": {"type": "string"},
+                            "description": "The incident's status URL.",
+                        }
+                    },
+                ),
+                "200": _json(_ref("CapImported"), "An Update or Cancel changed the incident."),
+                "400": _error(
+                    "Not valid CAP 1.2, or refused (status Test, a reference to nothing "
+                    "imported, ...): errors names each problem's element, with its line."
+                ),
+                "401": UNAUTHORIZED,
+                "409": _error("The same message (sender and identifier) was imported before."),
+                "413": _error("The document is larger than 1 MiB."),
+                "415": _error(f"The body is not {', '.join(CAP_MEDIA_TYPES)}."),
             },
         }
     },

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request, url_for
 from flask import Response as HttpResponse
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
@@ -28,6 +28,7 @@ from coordinator.models import (
     Alert,
     AlertAgency,
     ApiToken,
+    CapMessage,
     Incident,
     Notification,
     Responder,
@@ -313,13 +314,16 @@ def _incident_for(session: Session, token: ApiToken, incident_id: int) -> Incide
     incident = session.get(Incident, incident_id) if incident_id <= openapi.MAX_ID else None
     if incident is None:
         raise ApiError(404, f"There is no incident {incident_id}.")
-    involved = session.scalar(
-        select(
-            exists()
-            .where(AlertAgency.alert_id == Alert.id)
-            .where(Alert.incident_id == incident.id, AlertAgency.agency_id == token.agency_id)
-        )
+    alerted = (
+        exists()
+        .where(AlertAgency.alert_id == Alert.id)
+        .where(Alert.incident_id == incident.id, AlertAgency.agency_id == token.agency_id)
     )
+    # an incident the agency's token imported from CAP, alerted or not yet (api/cap.py)
+    imported = exists().where(
+        CapMessage.incident_id == incident.id, CapMessage.agency_id == token.agency_id
+    )
+    involved = session.scalar(select(or_(alerted, imported)))
     if not involved:
         raise ApiError(403, f"Incident {incident.id} did not alert {token.agency.slug}.")
     return incident

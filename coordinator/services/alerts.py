@@ -45,6 +45,8 @@ from coordinator.services.targeting import (
 DEFAULT_CHANNELS = ("sms", "push", "email")
 MAX_MESSAGE = 1000
 MAX_QUORUM_MINUTES = 24 * 60
+# An incident's area (a CAP import's polygon may cover a county): a quarter of the earth.
+MAX_AREA_RADIUS_M = 10_000_000.0
 QUORUM_PART = re.compile(r"^\s*([a-z][a-z0-9_ -]{0,39}?)\s*[:=x]\s*(\d{1,4})\s*$", re.IGNORECASE)
 
 
@@ -130,6 +132,43 @@ def declare_incident(
         session, incident, form.message.strip(), targeting, form.channels, user, links,
         quorum=quorum, quorum_minutes=minutes, actor=actor,
     )  # fmt: skip
+    return incident
+
+
+def open_incident(
+    session: Session,
+    *,
+    title: str,
+    kind: str,
+    severity: str,
+    lat: float,
+    lon: float,
+    radius_m: float | None,
+    mode: str,
+    origin: str,
+    user: User | None,
+    actor: str,
+) -> Incident:
+    """The incident alone, nobody alerted yet, in the caller's transaction.
+
+    A CAP import opens one this way: a commander then chooses whom to alert from
+    the board (or an agency's CAP routing rule does, through send_alert). Every
+    view of an incident copes with zero alerts. Raises ValidationError naming
+    each bad field.
+    """
+    errors: dict[str, str] = {}
+    _check_incident_fields(title, kind, severity, mode, origin, str(lat), str(lon), errors)
+    if radius_m is not None and not 0 < radius_m <= MAX_AREA_RADIUS_M:
+        errors["radius_m"] = f"The radius must be between 1 m and {MAX_AREA_RADIUS_M:,.0f} m."
+    if errors:
+        raise ValidationError(errors)
+    incident = Incident(
+        title=title.strip(), kind=kind, severity=severity, lat=lat, lon=lon, radius_m=radius_m,
+        mode=mode, origin=origin, created_by_id=user.id if user else None,
+    )  # fmt: skip
+    session.add(incident)
+    session.flush()
+    audit.record(session, actor, "incident.opened", incident.id, mode=mode, origin=origin)
     return incident
 
 
@@ -378,22 +417,9 @@ def validate_incident(
             errors["quorum_minutes"] = f"Give the quorum 1 to {MAX_QUORUM_MINUTES} minutes."
         else:
             minutes = int(form.quorum_minutes)
-    if not form.title.strip():
-        errors["title"] = "Give the incident a title."
-    elif len(form.title) > 200:
-        errors["title"] = "The title is longer than 200 characters."
-    if form.kind not in INCIDENT_KINDS:
-        errors["kind"] = f"Kind must be one of {', '.join(INCIDENT_KINDS)}."
-    if form.severity not in SEVERITIES:
-        errors["severity"] = f"Severity must be one of {', '.join(SEVERITIES)}."
-    if form.mode not in INCIDENT_MODES:
-        errors["mode"] = "Mode must be live or drill."
-    if form.origin not in INCIDENT_ORIGINS:
-        errors["origin"] = f"Origin must be one of {', '.join(INCIDENT_ORIGINS)}."
-    lat = _coordinate(form.lat, -90, 90, "lat", errors)
-    lon = _coordinate(form.lon, -180, 180, "lon", errors)
-    if lat == 0.0 and lon == 0.0 and not errors.keys() & {"lat", "lon"}:
-        errors["lat"] = "0, 0 is not a place anyone responds to: give the incident's location."
+    lat, lon = _check_incident_fields(
+        form.title, form.kind, form.severity, form.mode, form.origin, form.lat, form.lon, errors
+    )
     if not form.message.strip():
         errors["message"] = "The message is empty: write what responders must know."
     elif len(form.message) > MAX_MESSAGE:
@@ -406,6 +432,36 @@ def validate_incident(
         raise ValidationError(errors)
     assert targeting is not None
     return lat, lon, targeting, quorum, minutes
+
+
+def _check_incident_fields(
+    title: str,
+    kind: str,
+    severity: str,
+    mode: str,
+    origin: str,
+    raw_lat: str,
+    raw_lon: str,
+    errors: dict[str, str],
+) -> tuple[float, float]:
+    """The incident's own fields (not whom it alerts): adds what is wrong to `errors`."""
+    if not title.strip():
+        errors["title"] = "Give the incident a title."
+    elif len(title) > 200:
+        errors["title"] = "The title is longer than 200 characters."
+    if kind not in INCIDENT_KINDS:
+        errors["kind"] = f"Kind must be one of {', '.join(INCIDENT_KINDS)}."
+    if severity not in SEVERITIES:
+        errors["severity"] = f"Severity must be one of {', '.join(SEVERITIES)}."
+    if mode not in INCIDENT_MODES:
+        errors["mode"] = "Mode must be live or drill."
+    if origin not in INCIDENT_ORIGINS:
+        errors["origin"] = f"Origin must be one of {', '.join(INCIDENT_ORIGINS)}."
+    lat = _coordinate(raw_lat, -90, 90, "lat", errors)
+    lon = _coordinate(raw_lon, -180, 180, "lon", errors)
+    if lat == 0.0 and lon == 0.0 and not errors.keys() & {"lat", "lon"}:
+        errors["lat"] = "0, 0 is not a place anyone responds to: give the incident's location."
+    return lat, lon
 
 
 def _coordinate(raw: str, low: float, high: float, name: str, errors: dict[str, str]) -> float:

@@ -122,10 +122,15 @@ def check(session: Session, agency: Agency, data: bytes, max_rows: int = MAX_ROW
         )
     }
     existing: dict[str, list[int]] = {}
-    for responder_id, name in session.execute(
-        select(Responder.id, Responder.name).where(Responder.agency_id == agency.id)
+    simulated: set[int] = set()
+    for responder_id, name, is_simulated in session.execute(
+        select(Responder.id, Responder.name, Responder.simulated).where(
+            Responder.agency_id == agency.id
+        )
     ):
         existing.setdefault(name, []).append(responder_id)
+        if is_simulated:
+            simulated.add(responder_id)
     first_line: dict[str, int] = {}
     for line, cells in records:
         if len(plan.rows) + len(plan.errors) >= max_rows:
@@ -133,6 +138,14 @@ def check(session: Session, agency: Agency, data: bytes, max_rows: int = MAX_ROW
             plan.rows = []
             return plan
         _check_row(line, cells, plan, agency, teams, existing, first_line)
+        if plan.rows and plan.rows[-1].line == line and plan.rows[-1].existing_id in simulated:
+            # A file makes real responders only: a simulated one (`tocsin drill city`)
+            # given a real phone number would be alerted by drills at that number.
+            row = plan.rows.pop()
+            plan.errors.append(RowError(line, [
+                f"{row.values['name']!r} is a simulated responder (tocsin drill city); "
+                "an import never changes simulated responders."
+            ]))  # fmt: skip
     if not plan.rows and not plan.errors:
         plan.errors.append(RowError(None, ["The file has a header but no rows."]))
     return plan

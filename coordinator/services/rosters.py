@@ -22,7 +22,16 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from coordinator.errors import ValidationError
-from coordinator.models import Agency, ContactPoint, Notification, Responder, Response, Team
+from coordinator.models import (
+    Agency,
+    CapRoutingRule,
+    ContactPoint,
+    DrillSchedule,
+    Notification,
+    Responder,
+    Response,
+    Team,
+)
 from coordinator.services import audit
 
 CONTACT_CHANNELS = ("sms", "voice", "email", "push")
@@ -243,6 +252,18 @@ def delete_team(session: Session, team: Team, actor: str) -> None:
         raise ValidationError(
             {"delete": f"Team {team.name!r} still has {members} responder(s); "
              "move them to another team (or no team) first."}
+        )  # fmt: skip
+    schedules = session.scalar(select(func.count()).where(DrillSchedule.team_id == team.id))
+    if schedules:
+        raise ValidationError(
+            {"delete": f"Team {team.name!r} has {schedules} drill schedule(s); "
+             "delete them on the Drills page first."}
+        )  # fmt: skip
+    rules = session.scalar(select(func.count()).where(CapRoutingRule.team_id == team.id))
+    if rules:
+        raise ValidationError(
+            {"delete": f"Team {team.name!r} is alerted by {rules} CAP routing rule(s); "
+             "delete them on the CAP rules page first."}
         )  # fmt: skip
     backed = session.execute(
         update(Team).where(Team.backup_team_id == team.id).values(backup_team_id=None)

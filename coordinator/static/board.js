@@ -293,24 +293,28 @@
         liveState.textContent = "not live: " + (reply && reply.error);
         return;
       }
-      fetch(board.dataset.stateUrl, {credentials: "same-origin"})
-        .then(function (r) { return r.json(); })
-        .then(function (snapshot) {
-          snapshot.notifications.forEach(applyNotification);
-          snapshot.responses.forEach(applyResponse);
-          // The map script comes after this one; by now it has run. People an
-          // escalation brought in before the page joined join the map too.
-          if (typeof window.tocsinApplyResponse === "function") {
-            snapshot.notifications.forEach(function (n) { window.tocsinAddResponder(n); });
-            snapshot.responses.forEach(function (r) { window.tocsinApplyResponse(r); });
-          }
-          ready = true;
-          show();
-          liveState.textContent = "live";
-        });
+      loadSnapshot();
       refreshEscalation();
     });
   });
+
+  function loadSnapshot() {
+    fetch(board.dataset.stateUrl, {credentials: "same-origin"})
+      .then(function (r) { return r.json(); })
+      .then(function (snapshot) {
+        snapshot.notifications.forEach(applyNotification);
+        snapshot.responses.forEach(applyResponse);
+        // The map script comes after this one; by now it has run. People an
+        // escalation brought in before the page joined join the map too.
+        if (typeof window.tocsinApplyResponse === "function") {
+          snapshot.notifications.forEach(function (n) { window.tocsinAddResponder(n); });
+          snapshot.responses.forEach(function (r) { window.tocsinApplyResponse(r); });
+        }
+        ready = true;
+        show();
+        liveState.textContent = "live";
+      });
+  }
   socket.on("disconnect", function () { liveState.textContent = "reconnecting…"; });
   socket.on("notifications", function (list) { list.forEach(applyNotification); show(); });
   socket.on("notification_added", function (n) { applyNotification(n); show(); });
@@ -353,7 +357,15 @@
     tickOne(at);
     var quotes = document.querySelectorAll("blockquote[data-alert]");
     var last = quotes[quotes.length - 1];
-    last.parentNode.insertBefore(quote, last.nextSibling);
+    if (last) {
+      last.parentNode.insertBefore(quote, last.nextSibling);
+    } else {  // the incident's first alert (it was opened without one, e.g. from CAP)
+      var none = document.getElementById("no-alert-yet");
+      if (none) { none.parentNode.removeChild(none); }
+      document.getElementById("alerts").appendChild(quote);
+    }
+    // A new call-out reaches people the page has no row for: the snapshot brings them.
+    if (a.kind === "alert") { loadSnapshot(); }
   }
 
   // Quorum and escalation lines: one <li> each, the server's text and a

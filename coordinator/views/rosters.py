@@ -119,6 +119,13 @@ def agency(slug: str):  # type: ignore[no-untyped-def]
     found = select(Responder).where(Responder.agency_id == agency.id)
     if query:
         found = found.where(func.lower(Responder.name).contains(query.lower(), autoescape=True))
+    # `tocsin drill city` may add thousands of simulated responders: they can be left out.
+    sim = request.args.get("sim", "")
+    if sim in ("hide", "only"):
+        found = found.where(Responder.simulated.is_(sim == "only"))
+    simulated = session.scalar(
+        select(func.count()).where(Responder.agency_id == agency.id, Responder.simulated.is_(True))
+    )
     total = session.scalar(select(func.count()).select_from(found.subquery()))
     responders = session.scalars(
         found.options(selectinload(Responder.contact_points), selectinload(Responder.team))
@@ -140,6 +147,8 @@ def agency(slug: str):  # type: ignore[no-untyped-def]
         responders=responders,
         total=total,
         query=query,
+        sim=sim,
+        simulated=simulated,
         shown=SHOWN,
         can_write=permissions.can(current_user, "rosters.write", agency.id),
         channels=CHANNEL_LABELS,

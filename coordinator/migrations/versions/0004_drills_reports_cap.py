@@ -108,6 +108,8 @@ def upgrade() -> None:
         sa.Column("incident_id", sa.Integer(), nullable=False),
         sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("figures", sa.Text(), nullable=False),
+        sa.Column("format", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("summary", sa.JSON(), server_default="{}", nullable=False),
         sa.ForeignKeyConstraint(
             ["incident_id"], ["incident.id"], name=op.f("fk_incident_report_incident_id_incident")
         ),
@@ -120,6 +122,7 @@ def upgrade() -> None:
         sa.Column("direction", sa.String(length=3), nullable=False),
         sa.Column("incident_id", sa.Integer(), nullable=True),
         sa.Column("alert_id", sa.Integer(), nullable=True),
+        sa.Column("agency_id", sa.Integer(), nullable=True),
         sa.Column("identifier", sa.String(length=255), nullable=False),
         sa.Column("sender", sa.String(length=255), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
@@ -129,6 +132,9 @@ def upgrade() -> None:
         sa.Column("event", sa.String(length=255), server_default="", nullable=False),
         sa.Column("document", sa.Text(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agency_id"], ["agency.id"], name=op.f("fk_cap_message_agency_id_agency")
+        ),
         sa.ForeignKeyConstraint(
             ["alert_id"], ["alert.id"], name=op.f("fk_cap_message_alert_id_alert")
         ),
