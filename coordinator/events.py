@@ -33,7 +33,7 @@ from coordinator.context import Tocsin
 from coordinator.models import FAILED, STATUS_RANK, Alert, Notification, utcnow
 from coordinator.models import DeadLetter as DeadLetterRow
 from coordinator.services import audit
-from coordinator.services.alerts import fall_back
+from coordinator.services.fallback import fall_back
 
 log = logging.getLogger(__name__)
 

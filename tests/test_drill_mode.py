@@ -177,7 +177,7 @@ def test_a_live_incident_never_reaches_a_simulated_responder(tocsin):
 
 
 def test_the_last_guard_drops_a_simulated_responder_handed_to_a_live_alert(tocsin):
-    from coordinator.services.alerts import notify_recipients
+    from coordinator.services.outbox import notify_recipients
     from coordinator.services.targeting import Recipient
 
     simulated = _simulated_firefighter(tocsin)

@@ -1,4 +1,5 @@
-"""Declaring an incident, alerting responders, and falling back after failures.
+"""Declaring an incident and alerting responders (what each notification says:
+services/outbox.py; falling back after a failure: services/fallback.py).
 
 One transaction writes the incident, the alert, the notifications and one
 outbox row per notification. The relay publishes the outbox afterwards, so a
@@ -12,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from broker.messages import CHANNELS, NotifyMessage
+from broker.messages import CHANNELS
 from coordinator.errors import ValidationError
 from coordinator.links import LinkSigner
 from coordinator.models import (
@@ -24,21 +24,15 @@ from coordinator.models import (
     INCIDENT_ORIGINS,
     SEVERITIES,
     Alert,
-    ContactPoint,
     Incident,
-    Notification,
-    Outbox,
-    Response,
     User,
     utcnow,
 )
 from coordinator.services import audit, escalation
+from coordinator.services.outbox import notify_recipients
 from coordinator.services.targeting import (
-    Recipient,
     Targeting,
-    channels_for,
     select_recipients,
-    simulated_ids,
 )
 
 # Sent at once unless the commander picks otherwise; voice is the fallback.
@@ -226,172 +220,6 @@ def send_alert(
     if kind == "alert":
         escalation.start(session, alert)  # the alerted agencies' policies, durable from here
     return alert
-
-
-def notify_recipients(
-    session: Session,
-    incident: Incident,
-    alert: Alert,
-    recipients: Sequence[Recipient],
-    channels: Sequence[str],
-    links: LinkSigner,
-    *,
-    step: int | None = None,
-) -> int:
-    """Notifications and outbox rows for these recipients on these channels (each
-    recipient's first contact point when none is on them); returns how many.
-    A live incident never reaches a simulated responder, whoever picked them: this
-    is the last guard before anything is written."""
-    simulated = simulated_ids(session, [r.responder_id for r in recipients])
-    if incident.mode != "drill":
-        recipients = [r for r in recipients if r.responder_id not in simulated]
-    rows = [
-        {"alert_id": alert.id, "responder_id": r.responder_id, "channel": channel,
-         "address": address, "status": "queued", "step": step}
-        for r in recipients
-        for channel, address in channels_for(r.points, channels)
-    ]  # fmt: skip
-    if not rows:
-        return 0
-    ids = session.scalars(
-        insert(Notification).returning(Notification.id, sort_by_parameter_order=True), rows
-    ).all()
-    session.execute(
-        insert(Outbox),
-        [
-            _outbox_row(notify_message(incident, alert, nid, row["responder_id"],
-                                       row["channel"], row["address"], links,
-                                       simulated=row["responder_id"] in simulated))
-            for nid, row in zip(ids, rows, strict=True)
-        ],
-    )  # fmt: skip
-    return len(rows)
-
-
-def _outbox_row(msg: NotifyMessage) -> dict[str, object]:
-    return {
-        "notification_id": msg.notification_id,
-        "exchange": "notify",
-        "routing_key": msg.channel,
-        "payload": msg.to_json().decode(),
-        "drill": msg.exercise,
-    }
-
-
-def enqueue(session: Session, n: Notification, links: LinkSigner) -> None:
-    """Put one flushed notification in the outbox, in the caller's transaction."""
-    alert = n.alert
-    msg = notify_message(
-        alert.incident, alert, n.id, n.responder_id, n.channel, n.address, links,
-        simulated=n.responder.simulated,
-    )  # fmt: skip
-    session.add(Outbox(**_outbox_row(msg)))
-    n.status = "queued"
-
-
-def fall_back(session: Session, failed: Notification, links: LinkSigner) -> Notification | None:
-    """After a failed notification, notify the responder's next contact point at once.
-
-    Nothing happens when the responder already answered this alert or every
-    contact point was already tried.
-    """
-    answered = session.scalar(
-        select(Response.id).where(
-            Response.alert_id == failed.alert_id, Response.responder_id == failed.responder_id
-        )
-    )
-    if answered is not None:
-        return None
-    tried = {
-        (channel, address)
-        for channel, address in session.execute(
-            select(Notification.channel, Notification.address).where(
-                Notification.alert_id == failed.alert_id,
-                Notification.responder_id == failed.responder_id,
-            )
-        )
-    }
-    points = session.scalars(
-        select(ContactPoint)
-        .where(ContactPoint.responder_id == failed.responder_id)
-        .order_by(ContactPoint.position, ContactPoint.id)
-    ).all()
-    untried = [cp for cp in points if (cp.channel, cp.address) not in tried]
-    if not untried:
-        return None
-    nxt = Notification(
-        alert=failed.alert,
-        responder_id=failed.responder_id,
-        channel=untried[0].channel,
-        address=untried[0].address,
-        previous_id=failed.id,
-    )
-    session.add(nxt)
-    session.flush()
-    enqueue(session, nxt, links)
-    audit.record(
-        session,
-        "system:fallback",
-        "notification.fallback",
-        failed.alert.incident_id,
-        failed_id=failed.id,
-        failed_channel=failed.channel,
-        next_id=nxt.id,
-        next_channel=nxt.channel,
-    )
-    return nxt
-
-
-def notify_message(
-    incident: Incident,
-    alert: Alert,
-    notification_id: int,
-    responder_id: int,
-    channel: str,
-    address: str,
-    links: LinkSigner,
-    *,
-    simulated: bool = False,
-) -> NotifyMessage:
-    hooks = f"{links.public_url}/hooks/twilio"
-    status_url = {"sms": f"{hooks}/status", "voice": f"{hooks}/call-status"}.get(channel)
-    return NotifyMessage(
-        notification_id=notification_id,
-        alert_id=alert.id,
-        incident_id=incident.id,
-        responder_id=responder_id,
-        channel=channel,
-        address=address,
-        subject=FOLLOW_UP_PREFIX.get(alert.kind, "") + headline(incident),
-        body=alert.message,
-        details=details(incident),
-        ack_url=links.url_for(notification_id),
-        status_url=f"{status_url}?n={notification_id}" if status_url else "",
-        voice_url=f"{hooks}/voice?n={notification_id}" if channel == "voice" else "",
-        exercise=incident.mode == "drill",
-        simulated=simulated,
-    )
-
-
-# A follow-up says what it is before anything else: a responder must not take
-# a stand-down for a new call-out.
-FOLLOW_UP_PREFIX = {"update": "UPDATE - ", "stand_down": "STAND DOWN - "}
-
-
-def headline(incident: Incident) -> str:
-    """A drill's channels put EXERCISE_MARKER before it (NotifyMessage.exercise)."""
-    return f"{incident.severity.upper()} {incident.kind.replace('_', ' ')}: {incident.title}"
-
-
-def details(incident: Incident) -> str:
-    lines = [
-        f"Incident: {incident.title}",
-        f"Location: {incident.lat:.5f}, {incident.lon:.5f}",
-        f"Declared: {incident.created_at:%Y-%m-%d %H:%M} UTC",
-    ]
-    if incident.mode == "drill":
-        lines.append("This is an exercise (a drill), not a real incident.")
-    return "\n".join(lines)
 
 
 def validate_incident(

@@ -54,7 +54,7 @@ from coordinator.models import (
     as_utc,
     utcnow,
 )
-from coordinator.services import alerts, audit, quorum
+from coordinator.services import audit, outbox, quorum
 from coordinator.services.targeting import Recipient, Targeting, select_recipients
 
 log = logging.getLogger(__name__)
@@ -370,7 +370,7 @@ def run_step(session: Session, esc: AlertEscalation, links: LinkSigner, now: dat
         return StepRun(incident.id, payload(session, esc, reason=reason), [])
     recipients, error = _recipients(session, alert, agency, step.target)
     before = _max_notification_id(session, alert.id)
-    count = alerts.notify_recipients(
+    count = outbox.notify_recipients(
         session, incident, alert, recipients, step.channels, links, step=step.position
     )
     following = next((s for s in policy.steps if s.position > step.position), None)

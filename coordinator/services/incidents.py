@@ -16,7 +16,8 @@ from coordinator.errors import ValidationError
 from coordinator.links import LinkSigner
 from coordinator.models import FAILED, Alert, Incident, Notification, Responder, User, utcnow
 from coordinator.services import audit, quorum
-from coordinator.services.alerts import MAX_MESSAGE, notify_recipients
+from coordinator.services.alerts import MAX_MESSAGE
+from coordinator.services.outbox import notify_recipients
 from coordinator.services.targeting import Recipient, Targeting
 
 # What may follow what; anything else is refused with the reason.

@@ -11,7 +11,7 @@ from coordinator import live, permissions
 from coordinator.context import tocsin
 from coordinator.models import DeadLetter, Notification, utcnow
 from coordinator.services import audit
-from coordinator.services.alerts import enqueue
+from coordinator.services.outbox import enqueue
 from coordinator.views.auth import permission_required
 
 bp = Blueprint("deadletters", __name__, url_prefix="/dead-letters")
