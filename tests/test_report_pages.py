@@ -46,7 +46,8 @@ def page_tables(page: str) -> dict[str, list[list[str]]]:
     doc = lxml_html.fromstring(page)
     tables = {}
     for table in doc.xpath("//table[@id]"):
-        rows = table.xpath("./tbody/tr[@data-key] | ./tfoot/tr")
+        # every body row but the "None." of an empty table, and the foot
+        rows = table.xpath("./tbody/tr[not(td[@colspan])] | ./tfoot/tr")
         tables[table.get("id")] = [
             [" ".join(c.text_content().split()) for c in row.xpath("./th|./td")] for row in rows
         ]
