@@ -27,12 +27,13 @@ EVENT_CONCURRENCY = 256
 
 
 def start_hub_loops(t: Tocsin, transport: Transport, stop: Event) -> list[gevent.Greenlet]:
-    relay = OutboxRelay(t.db, transport, t.outbox_written)
+    monitor = QueueMonitor(t.db, transport)
+    # a drill's messages are paced to what the workers were seen sending (relay.py)
+    relay = OutboxRelay(t.db, transport, t.outbox_written, rate=monitor.rate)
     if isinstance(transport, EmbeddedTransport):
         reclaimed = relay.reclaim_unconfirmed()
         if reclaimed:
             log.warning("re-sending %d notifications unconfirmed before the restart", reclaimed)
-    monitor = QueueMonitor(t.db, transport)
     consumer = EventConsumer(t, on_result=monitor.note_result)
     t.statuses = StatusWriter(t)
     topology = transport.topology

@@ -53,7 +53,7 @@ class QueueMonitor:
 
     def snapshot(self) -> dict[str, dict[str, float | int | None]]:
         """Per channel: queued (live outbox rows + the broker queue, which holds at
-        most TOCSIN_DRILL_QUEUE_LIMIT drill messages), rate, eta_seconds, drill_waiting."""
+        most a few seconds of drill messages: relay.py), rate, eta_seconds, drill_waiting."""
         unpublished: dict[tuple[str, bool], int] = {
             (channel, drill): count
             for channel, drill, count in self.db.session.execute(

@@ -7,21 +7,23 @@ twice; duplicates are acceptable, loss is not.
 Live alerts go first. A drill of a whole city puts thousands of messages in the
 outbox; handed to the broker at once, they would queue ahead of a live alert
 declared a minute later (at one SMS a second, for over an hour). So live rows
-are always published first, and a channel's drill rows only while fewer than
-TOCSIN_DRILL_QUEUE_LIMIT messages wait in its broker queue: a live alert then
-waits behind at most that many drill messages.
+are always published first, and a channel's drill rows only while its broker
+queue holds less than TOCSIN_DRILL_QUEUE_SECONDS of work at the rate its workers
+were last seen sending (at least DRILL_QUEUE_MIN messages): a live alert then
+waits behind a few seconds of drill messages, whatever the provider's pace.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import gevent
 from gevent.event import Event
 from sqlalchemy import select, update
 
 from broker.base import BrokerError
-from broker.env import env_int
+from broker.env import env_float
 from broker.messages import CHANNELS
 from broker.transport import PublishError, Transport
 from coordinator.db import Database
@@ -32,7 +34,8 @@ log = logging.getLogger(__name__)
 BATCH = 2000
 IDLE_POLL = 1.0
 MAX_BACKOFF = 5.0
-DRILL_QUEUE_LIMIT = 500  # TOCSIN_DRILL_QUEUE_LIMIT
+DRILL_QUEUE_SECONDS = 5.0  # TOCSIN_DRILL_QUEUE_SECONDS
+DRILL_QUEUE_MIN = 20  # drill messages a channel's queue may hold before any rate is known
 
 
 class OutboxRelay:
@@ -41,16 +44,22 @@ class OutboxRelay:
         db: Database,
         transport: Transport,
         wake: Event | None = None,
-        drill_queue_limit: int | None = None,
+        *,
+        rate: Callable[[str], float] | None = None,
+        drill_queue_seconds: float | None = None,
+        drill_queue_min: int = DRILL_QUEUE_MIN,
     ) -> None:
         self.db = db
         self.transport = transport
         self.wake = wake or Event()  # set after a commit that added outbox rows
-        self.drill_queue_limit = (
-            drill_queue_limit
-            if drill_queue_limit is not None
-            else env_int("TOCSIN_DRILL_QUEUE_LIMIT", DRILL_QUEUE_LIMIT)
+        # messages/s a channel's workers sent lately (the queue monitor's figure)
+        self.rate = rate or (lambda _channel: 0.0)
+        self.drill_queue_seconds = (
+            drill_queue_seconds
+            if drill_queue_seconds is not None
+            else env_float("TOCSIN_DRILL_QUEUE_SECONDS", DRILL_QUEUE_SECONDS)
         )
+        self.drill_queue_min = drill_queue_min
 
     def publish_pending(self) -> int:
         """Publish one batch, live rows first. Returns how many were confirmed;
@@ -97,18 +106,23 @@ class OutboxRelay:
             return []
         rows: list = []  # type: ignore[type-arg]
         for channel in CHANNELS:
-            allowance = min(room - len(rows), self.drill_queue_limit - self._depth(channel))
+            limit = self.drill_queue_limit(channel)
+            allowance = min(room - len(rows), limit - self._depth(channel, limit))
             if allowance > 0:
                 rows += self._pending(drill=True, limit=allowance, channel=channel)
         return rows
 
-    def _depth(self, channel: str) -> int:
+    def drill_queue_limit(self, channel: str) -> int:
+        """How many messages the channel's broker queue may hold for drills to be added."""
+        return max(self.drill_queue_min, round(self.rate(channel) * self.drill_queue_seconds))
+
+    def _depth(self, channel: str, full: int) -> int:
         """Messages waiting in the channel's broker queue; a broker that cannot say
         counts as full, so drill rows wait for it rather than crowd it."""
         try:
             return self.transport.queue_depth(self.transport.topology.notify_queue(channel))
         except (BrokerError, ValueError):
-            return self.drill_queue_limit
+            return full
 
     def run(self, stop: Event) -> None:
         backoff = 0.5

@@ -37,7 +37,7 @@ def test_a_drills_held_back_messages_are_not_a_live_backlog(tocsin, incident):  
     _declare(tocsin, "drill")  # fire and police: 12 SMS, 12 emails
     transport = EmbeddedTransport(Topology())
     transport.declare()
-    relay = OutboxRelay(tocsin.db, transport, drill_queue_limit=5)
+    relay = OutboxRelay(tocsin.db, transport, drill_queue_min=5)
     relay.publish_pending()  # the live incident's 12 SMS
     relay.publish_pending()  # nothing of the drill: the SMS queue already holds 12
     figures = QueueMonitor(tocsin.db, transport).snapshot()["sms"]

@@ -82,7 +82,7 @@ def test_live_alerts_go_first_and_drills_only_fill_short_queues(tocsin):
     _declare(tocsin, "live")
     transport = EmbeddedTransport(Topology())
     transport.declare()
-    relay = OutboxRelay(tocsin.db, transport, drill_queue_limit=4)
+    relay = OutboxRelay(tocsin.db, transport, drill_queue_min=4)
     published = relay.publish_pending()
     # every live message, and drill ones only up to 4 waiting per channel
     assert _published(tocsin) == {False: 24, True: 0}
@@ -99,3 +99,19 @@ def test_live_alerts_go_first_and_drills_only_fill_short_queues(tocsin):
     assert relay.publish_pending() == 0  # the queues are full again for drills
     first_drill_sms = transport._queue(sms_queue).peek_nowait()
     assert b'"exercise":true' in first_drill_sms
+
+
+def test_a_drill_may_fill_a_queue_with_a_few_seconds_of_its_workers_pace(tocsin):
+    transport = EmbeddedTransport(Topology())
+    rates = {"sms": 30.0, "email": 2.0}
+    relay = OutboxRelay(
+        tocsin.db, transport, rate=lambda c: rates.get(c, 0.0), drill_queue_seconds=5
+    )
+    # 5 s of work at the rate last seen; never fewer than the minimum before any rate is known
+    assert relay.drill_queue_limit("sms") == 150
+    assert relay.drill_queue_limit("email") == relay.drill_queue_limit("push") == 20
+    transport.declare()
+    _declare(tocsin, "drill")  # 12 SMS and 12 emails
+    rates["sms"] = 1.0  # a long code: 1 SMS a second
+    relay.drill_queue_min = 3
+    assert relay.publish_pending() == 5 + 10  # 5 s of SMS, 5 s of email at 2/s
