@@ -46,6 +46,7 @@ from coordinator.services.alerts import (
 )
 from coordinator.services.targeting import Preview, preview
 from coordinator.views.auth import permission_required
+from coordinator.views.incident_forms import incident_form
 from maps.incident_map import MapIncident, MapResponder, RenderedMap, build_incident_map
 
 bp = Blueprint("console", __name__)
@@ -80,7 +81,7 @@ def new_incident():  # type: ignore[no-untyped-def]
     shown: Preview | None = None
     action = form.get("action", "send")
     if request.method == "POST":
-        data = _incident_form(form)
+        data = incident_form(form)
         try:
             if action == "template":
                 form["message"] = _template_text(form)
@@ -106,26 +107,6 @@ def new_incident():  # type: ignore[no-untyped-def]
         errors=errors,
         preview=shown,
     ), 400 if errors else 200
-
-
-def _incident_form(form) -> IncidentForm:  # type: ignore[no-untyped-def]
-    return IncidentForm(
-        title=form.get("title", ""),
-        kind=form.get("kind", ""),
-        severity=form.get("severity", ""),
-        lat=form.get("lat", ""),
-        lon=form.get("lon", ""),
-        message=form.get("message", ""),
-        agency_slugs=form.getlist("agencies"),
-        mode=form.get("mode", "live"),
-        channels=form.getlist("channels"),
-        team_ids=form.getlist("teams"),
-        skills=[s for s in form.get("skills", "").replace(";", ",").split(",") if s.strip()],
-        on_duty_only=form.get("duty", "on") != "all",
-        radius_m=form.get("radius_m", "").strip(),
-        quorum=form.get("quorum", ""),
-        quorum_minutes=form.get("quorum_minutes", ""),
-    )
 
 
 def _preview(data: IncidentForm) -> Preview:

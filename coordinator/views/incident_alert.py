@@ -20,12 +20,12 @@ from coordinator.models import CHANNEL_LABELS, Agency, Incident, Team
 from coordinator.services import cap_import, incidents
 from coordinator.services.alerts import (
     DEFAULT_CHANNELS,
-    IncidentForm,
     send_alert,
     validate_incident,
 )
 from coordinator.services.targeting import Preview, preview
 from coordinator.views.auth import permission_required
+from coordinator.views.incident_forms import incident_form
 
 bp = Blueprint("incident_alert", __name__)
 
@@ -41,7 +41,7 @@ def alert(incident_id: int):  # type: ignore[no-untyped-def]
     shown: Preview | None = None
     form = request.form
     if request.method == "POST":
-        data = _alert_form(form, incident)
+        data = incident_form(form, incident)
         try:
             if incident.status != "open":
                 what = incidents.STATUS_WORDS[incident.status]
@@ -101,28 +101,6 @@ def stand_down_message(incident_id: int):  # type: ignore[no-untyped-def]
     live.alert_sent(incident_id, sent)
     flash("Stand-down message sent to everyone alerted.")
     return redirect(url_for("console.board", incident_id=incident_id))
-
-
-def _alert_form(form, incident: Incident) -> IncidentForm:  # type: ignore[no-untyped-def]
-    """The posted targeting with the incident's own fields, for validate_incident."""
-    return IncidentForm(
-        title=incident.title,
-        kind=incident.kind,
-        severity=incident.severity,
-        lat=str(incident.lat),
-        lon=str(incident.lon),
-        message=form.get("message", ""),
-        agency_slugs=form.getlist("agencies"),
-        mode=incident.mode,
-        channels=form.getlist("channels"),
-        team_ids=form.getlist("teams"),
-        skills=[s for s in form.get("skills", "").replace(";", ",").split(",") if s.strip()],
-        on_duty_only=form.get("duty", "on") != "all",
-        radius_m=form.get("radius_m", "").strip(),
-        quorum=form.get("quorum", ""),
-        quorum_minutes=form.get("quorum_minutes", ""),
-        origin=incident.origin,
-    )
 
 
 def _incident(session, incident_id: int) -> Incident:  # type: ignore[no-untyped-def]
