@@ -6,39 +6,26 @@ the internet. The board follows the first alert live, without a reload."""
 from __future__ import annotations
 
 import pytest
-from gevent.pywsgi import WSGIServer
 from sqlalchemy import select
 
-from coordinator import live, migrate
-from coordinator.app import create_app
+from coordinator import live
 from coordinator.models import Agency, Incident, Team
-from coordinator.seed import seed_demo
 from coordinator.services import cap_rules
 from coordinator.services.alerts import send_alert
 from coordinator.services.targeting import Targeting
-from tests.conftest import DEMO_HASH, DEMO_PASSWORD, free_port, make_settings
+from tests.conftest import DEMO_PASSWORD
 from tests.helpers.axe import assert_accessible
 from tests.helpers.browser import OfflineGuard, chromium, offline_page, screenshot, sign_in
 from tests.helpers.cap import FIXTURES, document, import_cap
+from tests.helpers.console import serve_console
 
 LIVE = "() => document.getElementById('live-state').textContent === 'live'"
 
 
 @pytest.fixture
-def served(tmp_path):
-    """The console on a real port (SQLite), no workers: these pages need none."""
-    url = f"sqlite:///{tmp_path / 'cap.db'}"
-    migrate.upgrade(url)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = create_app(make_settings(url, public_url=base), TESTING=False)
-    tocsin = app.extensions["tocsin"]
-    seed_demo(tocsin.db, DEMO_PASSWORD, DEMO_HASH)
-    server = WSGIServer(("127.0.0.1", port), app, log=None)
-    server.start()
-    yield base, tocsin, app
-    server.stop(timeout=2)
-    tocsin.db.dispose()
+def served(tmp_path):  # type: ignore[no-untyped-def]
+    with serve_console(tmp_path) as console:
+        yield console.url, console.tocsin, console.app
 
 
 def test_the_cap_pages_are_accessible_and_offline(served):

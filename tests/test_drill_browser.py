@@ -5,16 +5,13 @@ form work; every page passes axe-core's WCAG 2.1 A/AA checks and stays offline."
 from __future__ import annotations
 
 import pytest
-from gevent.pywsgi import WSGIServer
 
-from coordinator import migrate
-from coordinator.app import create_app
-from coordinator.seed import seed_demo
 from coordinator.services import sim_city
 from coordinator.services.alerts import IncidentForm, declare_incident
-from tests.conftest import DEMO_HASH, DEMO_PASSWORD, free_port, make_settings
+from tests.conftest import DEMO_PASSWORD
 from tests.helpers.axe import assert_accessible
 from tests.helpers.browser import OfflineGuard, chromium, offline_page, screenshot, sign_in
+from tests.helpers.console import serve_console
 
 DRILL_VIOLET = "rgb(91, 33, 182)"
 LIVE = "() => document.getElementById('live-state').textContent === 'live'"
@@ -22,20 +19,9 @@ HEADER_COLOUR = "() => getComputedStyle(document.querySelector('header.top')).ba
 
 
 @pytest.fixture
-def served(tmp_path):
-    """The console on a real port (SQLite), no workers: these pages need none."""
-    url = f"sqlite:///{tmp_path / 'drills.db'}"
-    migrate.upgrade(url)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = create_app(make_settings(url, public_url=base), TESTING=False)
-    tocsin = app.extensions["tocsin"]
-    seed_demo(tocsin.db, DEMO_PASSWORD, DEMO_HASH)
-    server = WSGIServer(("127.0.0.1", port), app, log=None)
-    server.start()
-    yield base, tocsin
-    server.stop(timeout=2)
-    tocsin.db.dispose()
+def served(tmp_path):  # type: ignore[no-untyped-def]
+    with serve_console(tmp_path) as console:
+        yield console.url, console.tocsin
 
 
 def declare(tocsin, mode: str) -> int:

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import gevent
 import pytest
-from gevent.pywsgi import WSGIServer
 from sqlalchemy import update
 
-from coordinator import migrate
-from coordinator.app import create_app
 from coordinator.models import Agency
 from coordinator.reports import store
-from coordinator.seed import seed_demo
-from tests.conftest import DEMO_HASH, DEMO_PASSWORD, free_port, make_settings
+from tests.conftest import DEMO_PASSWORD
 from tests.helpers.axe import assert_accessible
 from tests.helpers.browser import OfflineGuard, chromium, offline_page, screenshot, sign_in
+from tests.helpers.console import serve_console
 from tests.helpers.report_scenario import close, known_incident
 
 IMAGES_DRAWN = """() => [...document.querySelectorAll('figure img')].map(
@@ -25,17 +22,8 @@ IMAGES_DRAWN = """() => [...document.querySelectorAll('figure img')].map(
 
 @pytest.fixture
 def served(tmp_path):  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / 'reports.db'}"
-    migrate.upgrade(url)
-    port = free_port()
-    app = create_app(make_settings(url, public_url=f"http://127.0.0.1:{port}"), TESTING=False)
-    t = app.extensions["tocsin"]
-    seed_demo(t.db, DEMO_PASSWORD, DEMO_HASH)
-    server = WSGIServer(("127.0.0.1", port), app, log=None)
-    server.start()
-    yield t, f"http://127.0.0.1:{port}"
-    server.stop(timeout=2)
-    t.db.dispose()
+    with serve_console(tmp_path) as console:
+        yield console.tocsin, console.url
 
 
 def test_the_report_pages_are_accessible_and_work_offline(served):
