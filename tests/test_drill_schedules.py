@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from coordinator.errors import ValidationError
 from coordinator.models import Agency, AuditEvent, DrillSchedule, Team
 from coordinator.services import drill_schedules
-from coordinator.services.drill_schedules import ScheduleForm, describe, friendly_rule, occurrences
+from coordinator.services.drill_schedules import ScheduleForm
+from coordinator.services.recurrence import describe, friendly_rule, occurrences
 
 LONDON = ZoneInfo("Europe/London")
 FIRST_MONDAY_10 = "FREQ=MONTHLY;BYDAY=1MO;BYHOUR=10;BYMINUTE=0;BYSECOND=0"

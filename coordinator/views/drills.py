@@ -19,7 +19,7 @@ from coordinator import permissions
 from coordinator.context import tocsin
 from coordinator.errors import ValidationError
 from coordinator.models import CHANNEL_LABELS, Agency, DrillSchedule, Incident, Team, utcnow
-from coordinator.services import drill_schedules, drills
+from coordinator.services import drill_schedules, drills, recurrence
 from coordinator.services.alerts import DEFAULT_CHANNELS
 from coordinator.views.auth import permission_required
 
@@ -47,7 +47,7 @@ def _index_page(errors: dict[str, str], form: dict):  # type: ignore[no-untyped-
     return render_template(
         "drills/index.html",
         rows=rows,
-        describe=drill_schedules.describe,
+        describe=recurrence.describe,
         teams=_teams("drills.test_team"),
         running=running,
         channels=CHANNEL_LABELS,
@@ -60,7 +60,7 @@ def _index_page(errors: dict[str, str], form: dict):  # type: ignore[no-untyped-
     ), 400 if errors else 200
 
 
-def _upcoming(schedule: DrillSchedule, now) -> list[drill_schedules.Occurrence]:  # type: ignore[no-untyped-def]
+def _upcoming(schedule: DrillSchedule, now) -> list[recurrence.Occurrence]:  # type: ignore[no-untyped-def]
     if not schedule.active:
         return []
     try:
@@ -100,9 +100,9 @@ def new_schedule():  # type: ignore[no-untyped-def]
         agencies=_agencies("drills.schedule"),
         teams=_teams("drills.schedule"),
         zones=ZONES,
-        weekdays=drill_schedules.WEEKDAYS,
-        ordinals=drill_schedules.ORDINALS,
-        frequencies=drill_schedules.FREQUENCIES,
+        weekdays=recurrence.WEEKDAYS,
+        ordinals=recurrence.ORDINALS,
+        frequencies=recurrence.FREQUENCIES,
         channels=CHANNEL_LABELS,
         default_channels=DEFAULT_CHANNELS,
         defaults=drill_schedules.ScheduleForm(name="", agency_slug=""),
