@@ -32,6 +32,7 @@ from coordinator.views import (
     message_templates,
     policies,
     respond,
+    roster_import,
     rosters,
     tokens,
     users,
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None, **config: object) -> Flask:
         app.register_blueprint(module.bp)
     for module in (tokens, audit_log, api):
         app.register_blueprint(module.bp)
-    for module in (rosters, users):
+    for module in (rosters, roster_import, users):
         app.register_blueprint(module.bp)
     app.register_blueprint(policies.bp)
     app.register_blueprint(drills.bp)  # schedules and team tests (docs/drills.md)

@@ -1,4 +1,5 @@
-"""Roster pages: agencies, teams, responders and their contact points; CSV import.
+"""Roster pages: agencies, teams, responders and their contact points (the CSV
+import: views/roster_import.py).
 
 Every route checks the role first (coordinator/permissions.py, 403) and then
 the agency of the object named in the URL (404: a coordinator cannot even
@@ -9,11 +10,8 @@ the agency of the URL, so /rosters/police/responders/<a fire responder> is a
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import (
     Blueprint,
-    Response,
     abort,
     flash,
     redirect,
@@ -22,7 +20,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -31,13 +28,11 @@ from coordinator import permissions
 from coordinator.context import tocsin
 from coordinator.errors import ValidationError
 from coordinator.models import CHANNEL_LABELS, Agency, Responder, Team
-from coordinator.services import roster_csv, rosters
+from coordinator.services import rosters
 from coordinator.views.auth import permission_required
 
 bp = Blueprint("rosters", __name__, url_prefix="/rosters")
 SHOWN = 500  # responders listed at once; a search narrows a larger roster
-STAGED_SALT = "tocsin.roster-import"
-STAGED_MAX_AGE = 3600  # seconds between a clean dry run and its import
 
 
 @bp.app_context_processor
@@ -91,15 +86,15 @@ def edit_agency(slug: str):  # type: ignore[no-untyped-def]
 
 def _agency_form(slug: str | None):  # type: ignore[no-untyped-def]
     t = tocsin()
-    agency = _agency(t.db.session, slug, "agencies.manage") if slug else None
+    agency = agency_or_404(t.db.session, slug, "agencies.manage") if slug else None
     form = request.form if request.method == "POST" else _fields(agency, "slug", "name")
     errors: dict[str, str] = {}
     if request.method == "POST":
         data = rosters.AgencyForm(slug=form.get("slug", ""), name=form.get("name", ""))
         try:
             with t.db.write() as session:
-                target = _agency(session, slug, "agencies.manage") if slug else None
-                saved = rosters.save_agency(session, data, _actor(), target)
+                target = agency_or_404(session, slug, "agencies.manage") if slug else None
+                saved = rosters.save_agency(session, data, actor(), target)
         except ValidationError as exc:
             errors = exc.errors
         else:
@@ -114,7 +109,7 @@ def _agency_form(slug: str | None):  # type: ignore[no-untyped-def]
 @permission_required("rosters.read")
 def agency(slug: str):  # type: ignore[no-untyped-def]
     session = tocsin().db.session
-    agency = _agency(session, slug, "rosters.read")
+    agency = agency_or_404(session, slug, "rosters.read")
     query = request.args.get("q", "").strip()
     found = select(Responder).where(Responder.agency_id == agency.id)
     if query:
@@ -175,9 +170,9 @@ def edit_team(slug: str, team_id: int):  # type: ignore[no-untyped-def]
 def delete_team(slug: str, team_id: int):  # type: ignore[no-untyped-def]
     try:
         with tocsin().db.write() as session:
-            team = _team(session, _agency(session, slug, "rosters.write"), team_id)
+            team = _team(session, agency_or_404(session, slug, "rosters.write"), team_id)
             name = team.name
-            rosters.delete_team(session, team, _actor())
+            rosters.delete_team(session, team, actor())
     except ValidationError as exc:
         return _refused(exc, slug)
     flash(f"Team {name} deleted.")
@@ -186,7 +181,7 @@ def delete_team(slug: str, team_id: int):  # type: ignore[no-untyped-def]
 
 def _team_form(slug: str, team_id: int | None):  # type: ignore[no-untyped-def]
     t = tocsin()
-    agency = _agency(t.db.session, slug, "rosters.write")
+    agency = agency_or_404(t.db.session, slug, "rosters.write")
     team = _team(t.db.session, agency, team_id) if team_id is not None else None
     form = request.form if request.method == "POST" else _team_fields(team)
     errors: dict[str, str] = {}
@@ -194,9 +189,9 @@ def _team_form(slug: str, team_id: int | None):  # type: ignore[no-untyped-def]
         data = rosters.TeamForm(form.get("name", ""), form.get("backup_team_id", ""))
         try:
             with t.db.write() as session:
-                here = _agency(session, slug, "rosters.write")
+                here = agency_or_404(session, slug, "rosters.write")
                 target = _team(session, here, team_id) if team_id is not None else None
-                saved = rosters.save_team(session, here, data, _actor(), target)
+                saved = rosters.save_team(session, here, data, actor(), target)
         except ValidationError as exc:
             errors = exc.errors
         else:
@@ -238,10 +233,10 @@ def edit_responder(slug: str, responder_id: int):  # type: ignore[no-untyped-def
 def delete_responder(slug: str, responder_id: int):  # type: ignore[no-untyped-def]
     try:
         with tocsin().db.write() as session:
-            here = _agency(session, slug, "rosters.write")
+            here = agency_or_404(session, slug, "rosters.write")
             responder = _responder(session, here, responder_id)
             name = responder.name
-            rosters.delete_responder(session, responder, _actor())
+            rosters.delete_responder(session, responder, actor())
     except ValidationError as exc:
         return _refused(exc, slug)
     flash(f"{name} deleted.")
@@ -257,15 +252,15 @@ def duty(slug: str, responder_id: int):  # type: ignore[no-untyped-def]
         message = "Say on_duty=1 (on duty) or on_duty=0 (off duty); nothing was changed."
         return render_template("error.html", title="Not changed", message=message), 400
     with tocsin().db.write() as session:
-        responder = _responder(session, _agency(session, slug, "rosters.write"), responder_id)
-        rosters.set_on_duty(session, responder, wanted == "1", _actor())
+        responder = _responder(session, agency_or_404(session, slug, "rosters.write"), responder_id)
+        rosters.set_on_duty(session, responder, wanted == "1", actor())
         flash(f"{responder.name} is {'on' if wanted == '1' else 'off'} duty.")
     return redirect(url_for("rosters.agency", slug=slug, q=request.args.get("q") or None))
 
 
 def _responder_form(slug: str, responder_id: int | None):  # type: ignore[no-untyped-def]
     t = tocsin()
-    agency = _agency(t.db.session, slug, "rosters.write")
+    agency = agency_or_404(t.db.session, slug, "rosters.write")
     responder = _responder(t.db.session, agency, responder_id) if responder_id is not None else None
     form = request.form if request.method == "POST" else _responder_fields(responder)
     errors: dict[str, str] = {}
@@ -273,9 +268,9 @@ def _responder_form(slug: str, responder_id: int | None):  # type: ignore[no-unt
         try:
             data = _responder_data(form)
             with t.db.write() as session:
-                here = _agency(session, slug, "rosters.write")
+                here = agency_or_404(session, slug, "rosters.write")
                 target = None if responder_id is None else _responder(session, here, responder_id)
-                saved = rosters.save_responder(session, here, data, _actor(), target)
+                saved = rosters.save_responder(session, here, data, actor(), target)
         except ValidationError as exc:
             errors = exc.errors
         else:
@@ -350,115 +345,11 @@ def _point_rows(form) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
     ]
 
 
-# --- CSV import -------------------------------------------------------------
-
-
-@bp.route("/<slug>/import", methods=["GET", "POST"])
-@permission_required("rosters.write")
-def import_csv(slug: str):  # type: ignore[no-untyped-def]
-    """A dry run checks every row and changes nothing; only a clean dry run offers
-    Import, which checks the same file again and writes all of it in one transaction."""
-    t = tocsin()
-    agency = _agency(t.db.session, slug, "rosters.write")
-    if request.method == "GET":
-        return _import_page(agency)
-    if request.form.get("action") == "import":
-        return _import(slug)
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        return _import_page(agency, missing="Choose a CSV file to check."), 400
-    data = upload.read(roster_csv.MAX_BYTES + 1)
-    plan = _plan_or_too_large(t.db.session, agency, data)
-    staged = _stage(slug, data) if plan.clean else None
-    return _import_page(agency, plan, staged, upload.filename), 200 if plan.clean else 400
-
-
-@bp.get("/<slug>/import/template.csv")
-@permission_required("rosters.write")
-def import_template(slug: str):  # type: ignore[no-untyped-def]
-    agency = _agency(tocsin().db.session, slug, "rosters.write")
-    return Response(
-        roster_csv.template_csv(agency),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{agency.slug}-roster.csv"'},
-    )
-
-
-def _import(slug: str):  # type: ignore[no-untyped-def]
-    t = tocsin()
-    data = _unstage(slug, request.form.get("staged", ""))
-    if data is None:
-        agency = _agency(t.db.session, slug, "rosters.write")
-        expired = "This check has expired or was changed; check the file again."
-        return _import_page(agency, missing=expired), 400
-    with t.db.write() as session:
-        agency = _agency(session, slug, "rosters.write")
-        plan = roster_csv.check(session, agency, data)  # the roster may have changed since
-        if plan.clean:
-            roster_csv.apply(session, agency, plan, _actor())
-    if not plan.clean:
-        return _import_page(agency, plan), 400
-    flash(f"Imported {plan.created} new and updated {plan.updated} responders.")
-    return redirect(url_for("rosters.agency", slug=slug))
-
-
-def _plan_or_too_large(session: Session, agency: Agency, data: bytes) -> roster_csv.Plan:
-    if len(data) > roster_csv.MAX_BYTES:
-        limit = roster_csv.MAX_BYTES // (1024 * 1024)
-        return roster_csv.Plan(
-            errors=[roster_csv.RowError(None, [f"The file is over {limit} MB."])]
-        )
-    return roster_csv.check(session, agency, data)
-
-
-def _import_page(
-    agency: Agency,
-    plan: roster_csv.Plan | None = None,
-    staged: str | None = None,
-    filename: str = "",
-    missing: str = "",
-) -> str:
-    return render_template(
-        "rosters/import.html",
-        agency=agency,
-        plan=plan,
-        staged=staged,
-        filename=filename,
-        missing=missing,
-        columns=roster_csv.COLUMNS,
-        max_rows=roster_csv.MAX_ROWS,
-        max_mb=roster_csv.MAX_BYTES // (1024 * 1024),
-    )
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(
-        tocsin().settings.secret_key,
-        salt=STAGED_SALT,
-        signer_kwargs={"digest_method": hashlib.sha256},
-    )
-
-
-def _stage(slug: str, data: bytes) -> str:
-    """The checked file, signed for this agency and user, carried by the Import form
-    (nothing is kept on the server between the dry run and the import)."""
-    return _serializer().dumps({"a": slug, "u": current_user.id, "csv": data.decode("utf-8")})
-
-
-def _unstage(slug: str, token: str) -> bytes | None:
-    try:
-        staged = _serializer().loads(token, max_age=STAGED_MAX_AGE)
-    except BadSignature:
-        return None
-    if staged.get("a") != slug or staged.get("u") != current_user.id:
-        return None
-    return staged["csv"].encode("utf-8")
-
-
 # --- lookups: the agency's objects or 404 ----------------------------------
 
 
-def _agency(session: Session, slug: str, action: str) -> Agency:
+def agency_or_404(session: Session, slug: str, action: str) -> Agency:
+    """The agency of the URL, if the user may do `action` to it; else 404."""
     agency = session.scalar(select(Agency).where(Agency.slug == slug))
     if agency is None or not permissions.can(current_user, action, agency.id):
         abort(404)
@@ -499,5 +390,5 @@ def _refused(exc: ValidationError, slug: str):  # type: ignore[no-untyped-def]
     return render_template("rosters/refused.html", message=message, slug=slug), 409
 
 
-def _actor() -> str:
+def actor() -> str:
     return f"user:{current_user.username}"
