@@ -274,3 +274,41 @@ def test_a_bad_team_test_changes_nothing(tocsin):
     assert drill_incidents(tocsin) == []
     assert tocsin.db.session.scalar(select(func.count()).select_from(AuditEvent)) == before
     tocsin.db.remove()
+
+
+# --- never beside a live incident of the same agency ---------------------------------------
+
+
+def _live_fire(tocsin) -> int:
+    form = IncidentForm(
+        title="Warehouse fire", kind="fire", severity="major", lat="51.45", lon="-2.59",
+        message="Attend.", agency_slugs=["fire"], channels=["sms"],
+    )  # fmt: skip
+    with tocsin.db.write() as session:
+        return declare_incident(session, form, None, tocsin.links).id
+
+
+def test_a_scheduled_drill_is_skipped_while_its_agency_answers_a_live_incident(tocsin):
+    schedule_id = make_schedule(tocsin)
+    live = _live_fire(tocsin)
+    assert DrillRunner(tocsin).run_one(FIRST_RUN) == "skipped"
+    assert [i.id for i in drill_incidents(tocsin)] == [live]  # no drill beside it
+    [skipped] = actions(tocsin, "drill_schedule.skipped")
+    assert skipped.detail["live_incident"] == live
+    assert "answering a live incident" in skipped.detail["reason"]
+    assert schedule_row(tocsin, schedule_id).next_due_at.replace(tzinfo=UTC) == SECOND_RUN
+    with tocsin.db.write() as session:  # once the live incident is closed, drills run again
+        from coordinator.services import incidents
+
+        incidents.change_status(session, session.get(Incident, live), "closed", None)
+    assert DrillRunner(tocsin).run_one(SECOND_RUN) == "ran"
+
+
+def test_a_team_test_is_refused_while_its_agency_answers_a_live_incident(tocsin):
+    team = blue_watch(tocsin)
+    _live_fire(tocsin)
+    with pytest.raises(drills.ValidationError) as info, tocsin.db.write() as session:
+        drills.start_team_test(session, session.get(Team, team.id), TeamTest(str(team.id)), None,
+                               tocsin.links)  # fmt: skip
+    assert "is answering a live incident ('Warehouse fire')" in info.value.errors["team_id"]
+    assert len(drill_incidents(tocsin)) == 1

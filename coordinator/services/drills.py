@@ -33,6 +33,8 @@ from coordinator.errors import ValidationError
 from coordinator.links import LinkSigner
 from coordinator.models import (
     Agency,
+    Alert,
+    AlertAgency,
     ContactPoint,
     DrillSchedule,
     Incident,
@@ -89,6 +91,11 @@ def start_team_test(
     on_duty = _reachable(session, team)
     if not on_duty:
         errors["team_id"] = f"Nobody in {team.name} is on duty with a contact point to test."
+    if (live := live_incident_of(session, team.agency)) is not None:
+        errors["team_id"] = (
+            f"{team.agency.name} is answering a live incident ({live.title!r}): no test of "
+            "its teams until that incident is stood down or closed."
+        )
     if errors:
         raise ValidationError(errors)
     actor = f"user:{user.username}" if user else "system"
@@ -114,6 +121,24 @@ def start_team_test(
         responders=on_duty,
     )  # fmt: skip
     return incident
+
+
+def live_incident_of(session: Session, agency: Agency) -> Incident | None:
+    """An open live incident whose alerts called this agency: no drill of it meanwhile.
+    Its people are busy, and an exercise beside a real call-out is how a real
+    message gets taken for an exercise (or an exercise answer for a real one)."""
+    return session.scalars(
+        select(Incident)
+        .join(Alert, Alert.incident_id == Incident.id)
+        .join(AlertAgency, AlertAgency.alert_id == Alert.id)
+        .where(
+            Incident.mode == "live",
+            Incident.status == "open",
+            AlertAgency.agency_id == agency.id,
+        )
+        .order_by(Incident.created_at.desc())
+        .limit(1)
+    ).first()
 
 
 def _reachable(session: Session, team: Team) -> int:
@@ -246,6 +271,12 @@ def run_schedule(
         audit.record(
             session, actor, "drill_schedule.skipped", **detail, missed=missed,
             reason=f"due more than {grace.total_seconds() / 60:g} min ago (no hub was running)",
+        )  # fmt: skip
+        return "skipped"
+    if (live := live_incident_of(session, schedule.agency)) is not None:
+        audit.record(
+            session, actor, "drill_schedule.skipped", **detail, missed=1, live_incident=live.id,
+            reason=f"{schedule.agency.name} is answering a live incident",
         )  # fmt: skip
         return "skipped"
     try:
