@@ -28,6 +28,7 @@ from tests.conftest import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_DEADLINE_SECONDS = 15.0
+BIND_ATTEMPTS = 3
 Kind = Literal["messages", "calls", "emails", "pushes", "callbacks"]
 
 
@@ -138,25 +139,35 @@ def start_simulator(
     `options` are further command-line options, underscores for dashes:
     latency_ms_median=200 becomes --latency-ms-median 200.
     """
-    port, smtp_port = free_port(), free_port()
-    # stderr goes to a file, not a pipe: a busy simulator logs enough to fill a pipe
-    # nobody reads, and would then block.
-    stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by Simulator.stop()
-    command = [
-        sys.executable, "-m", "notifier.simulator",
-        "--host", "127.0.0.1", "--port", str(port), "--smtp-port", str(smtp_port),
-        "--hub-url", hub_url, "--account-sid", account_sid, "--auth-token", auth_token,
-        "--answer-rate", str(answer_rate), "--answer-delay", str(answer_delay),
-        "--status-delay", str(status_delay), "--seed", str(seed),
-    ]  # fmt: skip
-    for name, value in options.items():
-        command += ["--" + name.replace("_", "-"), str(value)]
-    process = subprocess.Popen(
-        command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
-    )
-    sim = Simulator(process, stderr, f"http://127.0.0.1:{port}", smtp_port, account_sid, auth_token)
-    _wait_healthy(sim)
-    return sim
+    # A free port can be taken between free_port() and the simulator's bind (another
+    # process's outgoing connection picks from the same ephemeral range): try again.
+    for attempt in range(BIND_ATTEMPTS):
+        port, smtp_port = free_port(), free_port()
+        # stderr goes to a file, not a pipe: a busy simulator logs enough to fill a pipe
+        # nobody reads, and would then block.
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by Simulator.stop()
+        command = [
+            sys.executable, "-m", "notifier.simulator",
+            "--host", "127.0.0.1", "--port", str(port), "--smtp-port", str(smtp_port),
+            "--hub-url", hub_url, "--account-sid", account_sid, "--auth-token", auth_token,
+            "--answer-rate", str(answer_rate), "--answer-delay", str(answer_delay),
+            "--status-delay", str(status_delay), "--seed", str(seed),
+        ]  # fmt: skip
+        for name, value in options.items():
+            command += ["--" + name.replace("_", "-"), str(value)]
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        sim = Simulator(process, stderr, url, smtp_port, account_sid, auth_token)
+        try:
+            _wait_healthy(sim)
+            return sim
+        except RuntimeError as exc:
+            if "address already in use" not in str(exc).lower() or attempt == BIND_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _wait_healthy(sim: Simulator) -> None:
