@@ -39,8 +39,11 @@ from coordinator.models.incidents import (
 )
 from coordinator.models.people import Agency, ContactPoint, Responder, SimulationProfile, Team, User
 from coordinator.models.records import ApiToken, AuditEvent, Template
+from coordinator.models.security import LoginThrottle, UserSession
 
 __all__ = [
+    "LoginThrottle",
+    "UserSession",
     "ROLES",
     "INCIDENT_KINDS",
     "SEVERITIES",

@@ -46,6 +46,9 @@ class Incident(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stood_down_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # Set by the retention job (TOCSIN_RETENTION_DAYS after closing): names, numbers
+    # and addresses of its notifications and answers are gone; figures and report stay.
+    personal_data_erased_at: Mapped[datetime | None]
     alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.id")
 
 
@@ -103,6 +106,10 @@ class Notification(Base):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     segments: Mapped[int | None] = mapped_column(Integer)
+    # Delivery is at least once: a provider that accepted the notification again (a
+    # redelivery after a crash or outage) is counted here, with every provider id seen.
+    duplicates: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    provider_ids: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     # The notification this one replaces after a failure (fallback) or replay.
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("notification.id"))
     # The escalation step that sent it (None: the alert itself or a fallback).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -80,6 +82,12 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A second factor (TOTP, RFC 6238): the base32 secret once enrolment is confirmed,
+    # and the sha256 of each unused recovery code.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[datetime | None]
+    recovery_codes: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    password_changed_at: Mapped[datetime | None]
     agency: Mapped[Agency | None] = relationship()
 
     # flask-login's user protocol
